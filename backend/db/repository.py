@@ -1,0 +1,339 @@
+"""The SQL repository and unit of work behind the service layer's ports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backend.db import tables as t
+from backend.domain import errors
+from backend.domain.model import (
+    Account,
+    AccountStatus,
+    ApiLink,
+    Card,
+    Event,
+    Issuer,
+    LinkStatus,
+    Membership,
+    Office,
+    PendingAuthorization,
+    Role,
+    Rollout,
+    Statement,
+    SyncRun,
+)
+
+
+class SqlRepository:
+    """Queries the use cases need, on one session (one transaction)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # ----------------------------------------------------------------- offices
+    async def add(self, entity: object) -> None:
+        self.session.add(entity)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def get_office(self, office_id: str) -> Office | None:
+        return await self.session.get(Office, office_id)
+
+    async def list_offices(self, office_ids: Sequence[str] | None) -> list[Office]:
+        query = select(Office).order_by(t.offices.c.created_at, t.offices.c.name)
+        if office_ids is not None:
+            query = query.where(t.offices.c.id.in_(list(office_ids)))
+        return list((await self.session.scalars(query)).all())
+
+    async def memberships_of(self, email: str) -> list[Membership]:
+        query = select(Membership).where(t.memberships.c.email == email.lower())
+        return list((await self.session.scalars(query)).all())
+
+    async def members_of_office(self, office_id: str) -> list[Membership]:
+        query = (
+            select(Membership)
+            .where(t.memberships.c.office_id == office_id)
+            .order_by(t.memberships.c.email)
+        )
+        return list((await self.session.scalars(query)).all())
+
+    async def role_in(self, office_id: str, email: str) -> Role | None:
+        query = select(t.memberships.c.role).where(
+            t.memberships.c.office_id == office_id, t.memberships.c.email == email.lower()
+        )
+        role = await self.session.scalar(query)
+        return Role(role) if role is not None else None
+
+    async def is_released(self, office_id: str, issuer: Issuer) -> bool:
+        query = select(func.count()).where(
+            t.rollouts.c.office_id == office_id, t.rollouts.c.issuer == issuer.value
+        )
+        return bool(await self.session.scalar(query))
+
+    async def rollouts_of(self, office_id: str) -> list[Rollout]:
+        query = select(Rollout).where(t.rollouts.c.office_id == office_id)
+        return list((await self.session.scalars(query)).all())
+
+    # ----------------------------------------------------------------- cards
+    async def get_card(self, card_id: str) -> Card | None:
+        return await self.session.get(Card, card_id)
+
+    async def card_by_ref(self, issuer: Issuer, card_ref: str) -> Card | None:
+        query = select(Card).where(t.cards.c.issuer == issuer.value, t.cards.c.card_ref == card_ref)
+        return await self.session.scalar(query)
+
+    async def cards_by_refs(self, issuer: Issuer, card_refs: Sequence[str]) -> list[Card]:
+        query = select(Card).where(
+            t.cards.c.issuer == issuer.value, t.cards.c.card_ref.in_(list(card_refs))
+        )
+        return list((await self.session.scalars(query)).all())
+
+    # ----------------------------------------------------------------- accounts
+    async def get_account(self, account_id: str, *, for_update: bool = False) -> Account | None:
+        query = select(Account).where(t.accounts.c.id == account_id)
+        if for_update:
+            query = query.with_for_update()
+        return await self.session.scalar(query)
+
+    async def list_accounts(
+        self, office_id: str, *, include_deleted: bool = False
+    ) -> list[Account]:
+        query = select(Account).where(t.accounts.c.office_id == office_id)
+        if not include_deleted:
+            query = query.where(t.accounts.c.status != AccountStatus.DELETED.value)
+        query = query.order_by(t.accounts.c.created_at, t.accounts.c.name)
+        return list((await self.session.scalars(query)).all())
+
+    async def accounts_using_card(self, card_id: str) -> list[Account]:
+        query = (
+            select(Account)
+            .where(
+                t.accounts.c.card_id == card_id,
+                t.accounts.c.status != AccountStatus.DELETED.value,
+            )
+            .order_by(t.accounts.c.created_at)
+        )
+        return list((await self.session.scalars(query)).all())
+
+    # ----------------------------------------------------------------- links
+    async def active_link_of_account(self, account_id: str) -> ApiLink | None:
+        query = select(ApiLink).where(
+            t.api_links.c.account_id == account_id,
+            t.api_links.c.status == LinkStatus.ACTIVE.value,
+        )
+        return await self.session.scalar(query)
+
+    async def latest_link_of_account(self, account_id: str) -> ApiLink | None:
+        query = (
+            select(ApiLink)
+            .where(t.api_links.c.account_id == account_id)
+            .order_by(t.api_links.c.created_at.desc())
+            .limit(1)
+        )
+        return await self.session.scalar(query)
+
+    async def active_links_for_card(self, card_id: str) -> list[ApiLink]:
+        query = select(ApiLink).where(
+            t.api_links.c.card_id == card_id, t.api_links.c.status == LinkStatus.ACTIVE.value
+        )
+        return list((await self.session.scalars(query)).all())
+
+    async def active_links_for_subject(self, issuer: Issuer, subject: str) -> list[ApiLink]:
+        query = select(ApiLink).where(
+            t.api_links.c.issuer == issuer.value,
+            t.api_links.c.subject == subject,
+            t.api_links.c.status == LinkStatus.ACTIVE.value,
+        )
+        return list((await self.session.scalars(query)).all())
+
+    async def add_link(self, link: ApiLink) -> None:
+        """Insert a link; the unique indexes turn a lost race into the rule's error."""
+        self.session.add(link)
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:
+            text = str(exc.orig).lower()
+            if "jcb_subject" in text or (link.issuer == Issuer.JCB and "subject" in text):
+                raise errors.MyJcbIdAlreadyLinked("this MyJCB ID is already linked") from exc  # R6
+            raise errors.CardAlreadyLinked("this card is already API-linked") from exc  # R5
+
+    async def set_link_tokens(
+        self, link_id: str, tokens: bytes, expires_at: dt.datetime | None
+    ) -> None:
+        await self.session.execute(
+            update(t.api_links)
+            .where(t.api_links.c.id == link_id)
+            .values(tokens=tokens, expires_at=expires_at)
+        )
+
+    # ----------------------------------------------------------------- authorizations
+    async def pending_by_state(self, state: str) -> PendingAuthorization | None:
+        query = select(PendingAuthorization).where(t.pending_authorizations.c.state == state)
+        return await self.session.scalar(query)
+
+    async def consume_pending(self, pending_id: str, now: dt.datetime) -> bool:
+        """Mark used exactly once: a replayed callback finds it already used."""
+        result = await self.session.execute(
+            update(t.pending_authorizations)
+            .where(
+                t.pending_authorizations.c.id == pending_id,
+                t.pending_authorizations.c.used_at.is_(None),
+            )
+            .values(used_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    # ----------------------------------------------------------------- statements
+    async def statements_by_txn_ids(
+        self, account_id: str, txn_ids: Sequence[str]
+    ) -> dict[str, Statement]:
+        if not txn_ids:
+            return {}
+        query = select(Statement).where(
+            t.statements.c.account_id == account_id,
+            t.statements.c.issuer_txn_id.in_(list(txn_ids)),
+        )
+        rows = (await self.session.scalars(query)).all()
+        return {row.issuer_txn_id: row for row in rows if row.issuer_txn_id is not None}
+
+    async def statements_matching(
+        self, account_id: str, card_ids: Sequence[str], dates: Sequence[dt.date]
+    ) -> list[Statement]:
+        """Candidates for natural-key matching: same account, cards and use dates."""
+        if not card_ids or not dates:
+            return []
+        query = select(Statement).where(
+            t.statements.c.account_id == account_id,
+            t.statements.c.card_id.in_(list(card_ids)),
+            t.statements.c.use_date.in_(sorted(set(dates))),
+        )
+        return list((await self.session.scalars(query)).all())
+
+    async def delete_statements_by_txn(self, account_id: str, txn_ids: Sequence[str]) -> int:
+        if not txn_ids:
+            return 0
+        result = await self.session.execute(
+            delete(t.statements).where(
+                t.statements.c.account_id == account_id,
+                t.statements.c.issuer_txn_id.in_(list(txn_ids)),
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def list_statements(
+        self,
+        account_id: str,
+        *,
+        after: tuple[dt.date, str] | None,
+        limit: int,
+        card_id: str | None = None,
+    ) -> list[Statement]:
+        """Newest first, keyset-paged by (use_date, id)."""
+        query = select(Statement).where(t.statements.c.account_id == account_id)
+        if card_id is not None:
+            query = query.where(t.statements.c.card_id == card_id)
+        if after is not None:
+            date, sid = after
+            query = query.where(
+                or_(
+                    t.statements.c.use_date < date,
+                    (t.statements.c.use_date == date) & (t.statements.c.id < sid),
+                )
+            )
+        query = query.order_by(t.statements.c.use_date.desc(), t.statements.c.id.desc()).limit(
+            limit
+        )
+        return list((await self.session.scalars(query)).all())
+
+    async def count_statements(self, account_id: str) -> int:
+        query = select(func.count()).where(t.statements.c.account_id == account_id)
+        return int(await self.session.scalar(query) or 0)
+
+    # ----------------------------------------------------------------- runs and events
+    async def last_sync_run(self, account_id: str) -> SyncRun | None:
+        query = (
+            select(SyncRun)
+            .where(t.sync_runs.c.account_id == account_id)
+            .order_by(t.sync_runs.c.started_at.desc())
+            .limit(1)
+        )
+        return await self.session.scalar(query)
+
+    async def add_event(self, event: Event, webhook_urls: Sequence[str], now: dt.datetime) -> None:
+        """Record an event and, in the same transaction, its outbox rows."""
+        self.session.add(event)
+        await self.session.flush()
+        for url in webhook_urls:
+            await self.session.execute(
+                t.webhook_deliveries.insert().values(
+                    event_id=event.id, url=url, attempts=0, next_attempt_at=now
+                )
+            )
+
+    async def list_events(
+        self, office_ids: Sequence[str] | None, *, account_id: str | None, limit: int
+    ) -> list[Event]:
+        query = select(Event)
+        if office_ids is not None:
+            query = query.where(t.events.c.office_id.in_(list(office_ids)))
+        if account_id is not None:
+            query = query.where(t.events.c.account_id == account_id)
+        query = query.order_by(t.events.c.created_at.desc(), t.events.c.id.desc()).limit(limit)
+        return list((await self.session.scalars(query)).all())
+
+    async def remember_issuer_event(self, event_id: str, issuer: str, now: dt.datetime) -> bool:
+        """True the first time an issuer webhook id is seen; False for a replay."""
+        exists = await self.session.scalar(
+            select(func.count()).where(t.issuer_webhook_receipts.c.event_id == event_id)
+        )
+        if exists:
+            return False
+        await self.session.execute(
+            t.issuer_webhook_receipts.insert().values(
+                event_id=event_id, issuer=issuer, received_at=now
+            )
+        )
+        return True
+
+    # ----------------------------------------------------------------- jobs
+    async def enqueue_job(
+        self, kind: str, payload: dict[str, object], *, lock_key: str | None, run_at: dt.datetime
+    ) -> None:
+        await self.session.execute(
+            t.jobs.insert().values(
+                kind=kind,
+                payload=payload,
+                lock_key=lock_key,
+                status="queued",
+                attempts=0,
+                run_at=run_at,
+                created_at=run_at,
+            )
+        )
+
+
+class SqlUnitOfWork:
+    """One transaction: rolls back unless ``commit`` was called."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._session_factory = session_factory
+
+    async def __aenter__(self) -> SqlUnitOfWork:
+        self.session = self._session_factory()
+        self.repo = SqlRepository(self.session)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()

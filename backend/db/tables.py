@@ -1,0 +1,325 @@
+"""SQLAlchemy tables, mapped imperatively onto the domain's dataclasses.
+
+R5 and R6 are backed by partial unique indexes, so that two concurrent attempts to
+link the same Amex card (or the same MyJCB ID) give exactly one link whatever the
+interleaving: the loser's INSERT fails at commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy import (
+    Enum as SAEnum,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import registry
+from sqlalchemy.types import TypeDecorator
+
+from backend.domain import model
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+mapper_registry = registry(metadata=metadata)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes in and out, on SQLite (which keeps no zone) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _ts(name: str, nullable: bool = False) -> Column[dt.datetime]:
+    return Column(name, UTCDateTime(), nullable=nullable)
+
+
+def _enum(cls: type[StrEnum]) -> SAEnum:
+    # Stored as plain text (no native enum type), loaded back as the domain's enum.
+    return SAEnum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+offices = Table(
+    "offices",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    _ts("created_at"),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("office_id", String(32), ForeignKey("offices.id"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("role", _enum(model.Role), nullable=False),
+    UniqueConstraint("office_id", "email"),
+    Index("ix_memberships_email", "email"),
+)
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("office_id", String(32), ForeignKey("offices.id"), nullable=False),
+    Column("issuer", _enum(model.Issuer), nullable=False),
+    _ts("released_at"),
+    UniqueConstraint("office_id", "issuer"),
+)
+
+cards = Table(
+    "cards",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("issuer", _enum(model.Issuer), nullable=False),
+    Column("card_ref", String(100), nullable=False),
+    Column("product", String(64), nullable=False),
+    Column("masked_number", String(40), nullable=False),
+    Column("holder_name", String(200), nullable=False),
+    Column("role", _enum(model.CardRole), nullable=False),
+    Column("basic_card_id", String(32), ForeignKey("cards.id"), nullable=True),
+    Column("successor_id", String(32), ForeignKey("cards.id"), nullable=True),
+    UniqueConstraint("issuer", "card_ref"),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("office_id", String(32), ForeignKey("offices.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("issuer", _enum(model.Issuer), nullable=False),
+    Column("card_id", String(32), ForeignKey("cards.id"), nullable=True),
+    Column("sync_method", _enum(model.SyncMethod), nullable=False),
+    Column("status", _enum(model.AccountStatus), nullable=False),
+    Column("legacy_login_id", LargeBinary, nullable=True),
+    Column("legacy_password", LargeBinary, nullable=True),
+    Column("sync_cursor", Text, nullable=True),
+    _ts("last_synced_at", nullable=True),
+    Column("last_error", String(64), nullable=True),
+    _ts("created_at"),
+    _ts("deleted_at", nullable=True),
+    Index("ix_accounts_office", "office_id"),
+    Index("ix_accounts_card", "card_id"),
+)
+
+api_links = Table(
+    "api_links",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
+    Column("office_id", String(32), ForeignKey("offices.id"), nullable=False),
+    Column("issuer", _enum(model.Issuer), nullable=False),
+    Column("card_id", String(32), ForeignKey("cards.id"), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("tokens", LargeBinary, nullable=False),
+    Column("status", _enum(model.LinkStatus), nullable=False),
+    _ts("expires_at", nullable=True),
+    _ts("created_at"),
+    _ts("revoked_at", nullable=True),
+    # R5/R14: at most one active API link per Amex card, across every office.
+    Index(
+        "uq_api_links_active_amex_card",
+        "card_id",
+        unique=True,
+        sqlite_where=text("issuer = 'amex' AND status = 'active'"),
+        postgresql_where=text("issuer = 'amex' AND status = 'active'"),
+    ),
+    # R6: one account per MyJCB ID.
+    Index(
+        "uq_api_links_active_jcb_subject",
+        "subject",
+        unique=True,
+        sqlite_where=text("issuer = 'jcb' AND status = 'active'"),
+        postgresql_where=text("issuer = 'jcb' AND status = 'active'"),
+    ),
+    # One live link per account: re-authentication replaces it in place.
+    Index(
+        "uq_api_links_active_account",
+        "account_id",
+        unique=True,
+        sqlite_where=text("status = 'active'"),
+        postgresql_where=text("status = 'active'"),
+    ),
+)
+
+pending_authorizations = Table(
+    "pending_authorizations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("state", String(128), nullable=False, unique=True),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
+    Column("office_id", String(32), ForeignKey("offices.id"), nullable=False),
+    Column("issuer", _enum(model.Issuer), nullable=False),
+    Column("purpose", _enum(model.AuthorizationPurpose), nullable=False),
+    Column("code_verifier", LargeBinary, nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("requested_by", String(320), nullable=False),
+    _ts("expires_at"),
+    _ts("used_at", nullable=True),
+    _ts("created_at"),
+)
+
+statements = Table(
+    "statements",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
+    Column("card_id", String(32), ForeignKey("cards.id"), nullable=False),
+    Column("issuer_txn_id", String(100), nullable=True),
+    Column("use_date", Date, nullable=False),
+    Column("posted_date", Date, nullable=True),
+    Column("merchant", String(300), nullable=False),
+    Column("amount_jpy", Integer, nullable=False),
+    Column("foreign_amount", String(32), nullable=True),
+    Column("foreign_currency", String(3), nullable=True),
+    Column("status", _enum(model.StatementStatus), nullable=False),
+    Column("source", _enum(model.StatementSource), nullable=False),
+    Column("holder_name", String(200), nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    # An issuer transaction lands once per account, however often it is fetched.
+    UniqueConstraint("account_id", "issuer_txn_id"),
+    Index("ix_statements_natural", "account_id", "card_id", "use_date", "amount_jpy"),
+    Index("ix_statements_account_date", "account_id", "use_date", "id"),
+)
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
+    Column("method", _enum(model.SyncMethod), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("added", Integer, nullable=False),
+    Column("modified", Integer, nullable=False),
+    Column("removed", Integer, nullable=False),
+    Column("error_code", String(64), nullable=True),
+    _ts("started_at"),
+    _ts("finished_at", nullable=True),
+    Index("ix_sync_runs_account", "account_id", "started_at"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("office_id", String(32), nullable=True),
+    Column("account_id", String(32), nullable=True),
+    _ts("created_at"),
+    Index("ix_events_office_created", "office_id", "created_at"),
+)
+
+# The outbox: one row per (event, subscriber), written in the event's transaction.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(40), ForeignKey("events.id"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    _ts("next_attempt_at"),
+    _ts("delivered_at", nullable=True),
+    Column("last_error", String(200), nullable=True),
+    Index("ix_webhook_deliveries_due", "delivered_at", "next_attempt_at"),
+)
+
+# Issuer webhooks already handled: a replayed event is acknowledged and ignored.
+issuer_webhook_receipts = Table(
+    "issuer_webhook_receipts",
+    metadata,
+    Column("event_id", String(100), primary_key=True),
+    Column("issuer", String(8), nullable=False),
+    _ts("received_at"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("lock_key", String(100), nullable=True),
+    Column("status", String(16), nullable=False),  # queued | running | done | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    _ts("run_at"),
+    _ts("locked_until", nullable=True),
+    Column("last_error", String(200), nullable=True),
+    _ts("created_at"),
+    Index("ix_jobs_due", "status", "run_at"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("name", String(100), nullable=False),
+    _ts("created_at"),
+)
+
+
+def map_domain() -> None:
+    """Map the domain's dataclasses onto the tables (idempotent)."""
+    if getattr(map_domain, "_done", False):
+        return
+    for cls, table in (
+        (model.Office, offices),
+        (model.Membership, memberships),
+        (model.Rollout, rollouts),
+        (model.Card, cards),
+        (model.Account, accounts),
+        (model.ApiLink, api_links),
+        (model.PendingAuthorization, pending_authorizations),
+        (model.Statement, statements),
+        (model.SyncRun, sync_runs),
+        (model.Event, events),
+    ):
+        mapper_registry.map_imperatively(cls, table)
+    map_domain._done = True  # type: ignore[attr-defined]

@@ -1,0 +1,233 @@
+"""Entities of the card-link domain.
+
+Plain dataclasses: the storage layer maps them imperatively, so nothing here knows
+about a database. Identifiers are strings (UUID text) so that they read the same in
+SQLite, PostgreSQL, logs and URLs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Issuer(StrEnum):
+    AMEX = "amex"
+    JCB = "jcb"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MEMBER = "member"
+    READ_ONLY = "read_only"
+
+
+class SyncMethod(StrEnum):
+    LEGACY = "legacy"
+    API = "api"
+    UPLOAD = "upload"
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    NEEDS_REAUTH = "needs_reauth"  # also: a new API account waiting for the first consent
+    SYNCING = "syncing"
+    DISABLED = "disabled"
+    DELETED = "deleted"
+
+
+class CardRole(StrEnum):
+    BASIC = "basic"
+    SUPPLEMENTARY = "supplementary"
+
+
+class LinkStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+class StatementStatus(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+
+
+class StatementSource(StrEnum):
+    LEGACY = "legacy"
+    API = "api"
+    UPLOAD = "upload"
+
+
+class AuthorizationPurpose(StrEnum):
+    REGISTER = "register"  # R11: a new API account
+    SWITCH = "switch"  # R12: an existing legacy account switched in place
+    REAUTH = "reauth"  # an expired or revoked link renewed in place
+
+
+@dataclass
+class Office:
+    """事業所: one business inside the accounting service."""
+
+    name: str
+    id: str = field(default_factory=new_id)
+    created_at: dt.datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class Membership:
+    """A member's role in one office; members are identified by email."""
+
+    office_id: str
+    email: str
+    role: Role
+    id: str = field(default_factory=new_id)
+
+
+@dataclass
+class Rollout:
+    """R3/R4: API linking released for one office and issuer."""
+
+    office_id: str
+    issuer: Issuer
+    released_at: dt.datetime = field(default_factory=utcnow)
+    id: str = field(default_factory=new_id)
+
+
+@dataclass
+class Card:
+    """A physical card, the same object whichever offices sync it (R14)."""
+
+    issuer: Issuer
+    card_ref: str  # the issuer's stable card id
+    product: str
+    masked_number: str
+    holder_name: str
+    role: CardRole = CardRole.BASIC
+    basic_card_id: str | None = None
+    successor_id: str | None = None  # R7: the card that replaced this one
+    id: str = field(default_factory=new_id)
+
+    @property
+    def last_digits(self) -> str:
+        digits = "".join(ch for ch in self.masked_number if ch.isdigit())
+        return digits[-4:]
+
+
+@dataclass
+class Account:
+    """口座: where one card's statements are synced, in one office."""
+
+    office_id: str
+    name: str
+    issuer: Issuer
+    card_id: str | None  # None only while a new API account waits for consent (R11)
+    sync_method: SyncMethod
+    status: AccountStatus = AccountStatus.ACTIVE
+    legacy_login_id: bytes | None = None  # encrypted; erased after a switch (R2)
+    legacy_password: bytes | None = None  # encrypted; erased after a switch (R2)
+    sync_cursor: str | None = None
+    last_synced_at: dt.datetime | None = None
+    last_error: str | None = None
+    created_at: dt.datetime = field(default_factory=utcnow)
+    deleted_at: dt.datetime | None = None
+    id: str = field(default_factory=new_id)
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.status == AccountStatus.DELETED
+
+    @property
+    def has_legacy_credentials(self) -> bool:
+        return self.legacy_login_id is not None and self.legacy_password is not None
+
+
+@dataclass
+class ApiLink:
+    """An issuer grant (OAuth consent) attached to one account."""
+
+    account_id: str
+    office_id: str
+    issuer: Issuer
+    card_id: str  # the account's card; R5: at most one active Amex link per card
+    subject: str  # Amex online-service ID or MyJCB ID; R6: one account per MyJCB ID
+    tokens: bytes  # encrypted TokenSet
+    status: LinkStatus = LinkStatus.ACTIVE
+    expires_at: dt.datetime | None = None
+    created_at: dt.datetime = field(default_factory=utcnow)
+    revoked_at: dt.datetime | None = None
+    id: str = field(default_factory=new_id)
+
+
+@dataclass
+class PendingAuthorization:
+    """An OAuth authorization under way: state and PKCE verifier, kept in the database."""
+
+    state: str
+    account_id: str
+    office_id: str
+    issuer: Issuer
+    purpose: AuthorizationPurpose
+    code_verifier: bytes  # encrypted
+    redirect_uri: str
+    requested_by: str
+    expires_at: dt.datetime
+    used_at: dt.datetime | None = None
+    created_at: dt.datetime = field(default_factory=utcnow)
+    id: str = field(default_factory=new_id)
+
+
+@dataclass
+class Statement:
+    """明細: one card usage line in one account."""
+
+    account_id: str
+    card_id: str
+    use_date: dt.date
+    merchant: str
+    amount_jpy: int
+    source: StatementSource
+    status: StatementStatus = StatementStatus.CONFIRMED
+    issuer_txn_id: str | None = None
+    posted_date: dt.date | None = None
+    foreign_amount: str | None = None
+    foreign_currency: str | None = None
+    holder_name: str | None = None
+    created_at: dt.datetime = field(default_factory=utcnow)
+    updated_at: dt.datetime = field(default_factory=utcnow)
+    id: str = field(default_factory=new_id)
+
+
+@dataclass
+class SyncRun:
+    account_id: str
+    method: SyncMethod
+    status: str = "running"  # running | succeeded | failed
+    added: int = 0
+    modified: int = 0
+    removed: int = 0
+    error_code: str | None = None
+    started_at: dt.datetime = field(default_factory=utcnow)
+    finished_at: dt.datetime | None = None
+    id: str = field(default_factory=new_id)
+
+
+@dataclass
+class Event:
+    """Something that happened; the outbox delivers it as a signed webhook."""
+
+    type: str
+    payload: dict[str, object]
+    office_id: str | None = None
+    account_id: str | None = None
+    created_at: dt.datetime = field(default_factory=utcnow)
+    id: str = field(default_factory=lambda: "evt_" + new_id())

@@ -1,0 +1,316 @@
+"""API links: register (R11), switch in place (R12, R2), re-authenticate, OAuth callback."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from backend.domain import errors, rules
+from backend.domain.model import (
+    Account,
+    AccountStatus,
+    ApiLink,
+    AuthorizationPurpose,
+    Card,
+    CardRole,
+    Issuer,
+    LinkStatus,
+    PendingAuthorization,
+    Role,
+    SyncMethod,
+)
+from backend.service import access, events, jobs
+from backend.service.accounts import upsert_card
+from backend.service.context import Principal, ServiceContext
+from backend.service.ports import GrantInfo, IssuerCard, IssuerError, TokenSet
+from backend.service.tokens import expiry_of, seal_tokens
+from backend.service.uow import Repository
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AuthorizationStart:
+    account_id: str
+    authorization_url: str
+    state: str
+
+
+async def _start(
+    ctx: ServiceContext,
+    repo: Repository,
+    account: Account,
+    purpose: AuthorizationPurpose,
+    principal: Principal,
+) -> AuthorizationStart:
+    request = ctx.gateway(account.issuer).authorization_request(redirect_uri=ctx.oauth_redirect_uri)
+    pending = PendingAuthorization(
+        state=request.state,
+        account_id=account.id,
+        office_id=account.office_id,
+        issuer=Issuer(account.issuer),
+        purpose=purpose,
+        code_verifier=ctx.secrets.encrypt(request.code_verifier),
+        redirect_uri=ctx.oauth_redirect_uri,
+        requested_by=principal.email,
+        expires_at=ctx.clock() + ctx.authorization_ttl,
+        created_at=ctx.clock(),
+    )
+    await repo.add(pending)
+    return AuthorizationStart(
+        account_id=account.id, authorization_url=request.url, state=request.state
+    )
+
+
+async def _check_card_free(
+    repo: Repository, principal: Principal, card: Card, account_id: str
+) -> None:
+    """R5/R14, checked early so the person is told before going to the issuer."""
+    try:
+        rules.ensure_card_free(card, await repo.active_links_for_card(card.id), account_id=account_id)
+    except errors.CardAlreadyLinked as exc:
+        holder = str(exc.details.get("office_id"))
+        if await access.may_see_office(repo, principal, holder):
+            office = await repo.get_office(holder)
+            exc.details["office_name"] = office.name if office else None
+        else:
+            # The caller may not know which other office holds it.
+            exc.details.pop("office_id", None)
+            exc.details.pop("account_id", None)
+        raise
+
+
+async def register_api_account(
+    ctx: ServiceContext,
+    principal: Principal,
+    *,
+    office_id: str,
+    issuer: Issuer,
+    name: str,
+    card_id: str | None = None,
+) -> AuthorizationStart:
+    """R11: a new API account, created now and linked when the person consents."""
+    async with ctx.uow() as uow:
+        await access.require_office(uow.repo, principal, office_id, Role.MEMBER)
+        rules.ensure_released(await uow.repo.is_released(office_id, issuer), issuer)  # R3/R4
+        card = None
+        if card_id is not None:
+            card = await uow.repo.get_card(card_id)
+            if card is None or card.issuer != issuer:
+                raise errors.NotFound("card not found", card_id=card_id)
+            rules.ensure_card_eligible(card)  # R1
+            await _check_card_free(uow.repo, principal, card, account_id="")
+        account = Account(
+            office_id=office_id,
+            name=name.strip() or ("American Express API" if issuer == Issuer.AMEX else "JCB API"),
+            issuer=issuer,
+            card_id=card.id if card else None,
+            sync_method=SyncMethod.API,
+            status=AccountStatus.NEEDS_REAUTH,
+            created_at=ctx.clock(),
+        )
+        await uow.repo.add(account)
+        await uow.repo.flush()
+        start = await _start(ctx, uow.repo, account, AuthorizationPurpose.REGISTER, principal)
+        await events.record(
+            ctx, uow.repo, events.EventType.ACCOUNT_CREATED, office_id=office_id,
+            account_id=account.id, sync_method=SyncMethod.API.value,
+        )
+        await uow.commit()
+        return start
+
+
+async def switch_to_api(
+    ctx: ServiceContext, principal: Principal, account_id: str
+) -> AuthorizationStart:
+    """R12: switch an existing account in place; its history stays."""
+    async with ctx.uow() as uow:
+        account = await access.account_for(uow.repo, principal, account_id, Role.MEMBER)
+        rules.ensure_switchable(account)
+        issuer = Issuer(account.issuer)
+        rules.ensure_released(
+            await uow.repo.is_released(account.office_id, issuer), issuer
+        )  # R3/R4
+        card = await uow.repo.get_card(account.card_id) if account.card_id else None
+        if card is None:
+            raise errors.InvalidState("account has no card yet", account_id=account_id)
+        rules.ensure_card_eligible(card)  # R1
+        await _check_card_free(uow.repo, principal, card, account.id)  # R5/R14
+        start = await _start(ctx, uow.repo, account, AuthorizationPurpose.SWITCH, principal)
+        await uow.commit()
+        return start
+
+
+async def reauthorize(
+    ctx: ServiceContext, principal: Principal, account_id: str
+) -> AuthorizationStart:
+    """Renew an expired or revoked link in place (never a new account)."""
+    async with ctx.uow() as uow:
+        account = await access.account_for(uow.repo, principal, account_id, Role.MEMBER)
+        if account.is_deleted or account.sync_method != SyncMethod.API:
+            raise errors.InvalidState("only a live API account is re-authenticated")
+        card = await uow.repo.get_card(account.card_id) if account.card_id else None
+        if card is not None:
+            await _check_card_free(uow.repo, principal, card, account.id)  # R5
+        start = await _start(ctx, uow.repo, account, AuthorizationPurpose.REAUTH, principal)
+        await uow.commit()
+        return start
+
+
+@dataclass(frozen=True)
+class AuthorizationOutcome:
+    """What the callback page tells the person; ``error_code`` is None on success."""
+
+    account_id: str | None
+    office_id: str | None
+    purpose: AuthorizationPurpose | None
+    error_code: str | None = None
+    rule: str | None = None
+    details: dict[str, object] | None = None
+
+
+async def complete_authorization(
+    ctx: ServiceContext, *, state: str, code: str | None, error: str | None
+) -> AuthorizationOutcome:
+    """The OAuth callback: check state, exchange the code, apply every rule, link in place."""
+    async with ctx.uow() as uow:
+        pending = await uow.repo.pending_by_state(state) if state else None
+        if pending is None:
+            raise errors.InvalidRequest("unknown or missing state", reason="unknown_state")
+        if pending.expires_at < ctx.clock():
+            raise errors.InvalidRequest("authorization expired; start again", reason="expired")
+        if not await uow.repo.consume_pending(pending.id, ctx.clock()):
+            raise errors.InvalidRequest("authorization already completed", reason="replayed")
+        await uow.commit()
+    outcome_base = {
+        "account_id": pending.account_id,
+        "office_id": pending.office_id,
+        "purpose": AuthorizationPurpose(pending.purpose),
+    }
+    if error or not code:
+        await _record_failure(ctx, pending, error or "missing_code", None)
+        return AuthorizationOutcome(**outcome_base, error_code=error or "missing_code")  # type: ignore[arg-type]
+    gateway = ctx.gateway(pending.issuer)
+    try:
+        tokens = await gateway.exchange_code(
+            code=code,
+            redirect_uri=pending.redirect_uri,
+            code_verifier=ctx.secrets.decrypt(pending.code_verifier),
+        )
+        grant = await gateway.grant_info(tokens, _noop_saver)
+    except IssuerError as exc:
+        await _record_failure(ctx, pending, exc.code, None)
+        return AuthorizationOutcome(**outcome_base, error_code=exc.code)  # type: ignore[arg-type]
+    try:
+        await _link(ctx, pending, tokens, grant)
+    except errors.RuleViolation as exc:
+        # The grant is of no use to us: give it back so it holds nothing at the issuer.
+        try:
+            await gateway.revoke(tokens)
+        except IssuerError:
+            log.warning("could not revoke a refused grant at %s", pending.issuer)
+        await _record_failure(ctx, pending, exc.code, exc.rule)
+        return AuthorizationOutcome(
+            **outcome_base,  # type: ignore[arg-type]
+            error_code=exc.code,
+            rule=exc.rule,
+            details=dict(exc.details),
+        )
+    return AuthorizationOutcome(**outcome_base)  # type: ignore[arg-type]
+
+
+async def _noop_saver(tokens: TokenSet) -> None:
+    # Tokens fresh from the code exchange are not stored yet; _link stores them.
+    return None
+
+
+async def _link(
+    ctx: ServiceContext, pending: PendingAuthorization, tokens: TokenSet, grant: GrantInfo
+) -> None:
+    issuer = Issuer(pending.issuer)
+    async with ctx.uow() as uow:
+        repo = uow.repo
+        account = await repo.get_account(pending.account_id, for_update=True)
+        if account is None or account.is_deleted:
+            raise errors.InvalidState("account no longer exists")
+        granted_refs = [c.card_ref for c in grant.cards if c.status == "active"]
+        if account.card_id is None:
+            # R11: a new account takes the card the person consented to.
+            if issuer == Issuer.AMEX and len(granted_refs) != 1:
+                raise errors.OneCardPerAuthorization(
+                    "an Amex authorization must cover exactly one card", count=len(granted_refs)
+                )  # R13
+            primary = _primary_card(grant)
+            card = await upsert_card(repo, issuer, primary)
+            rules.ensure_card_eligible(card)  # R1
+            account.card_id = card.id
+        card = await repo.get_card(account.card_id)
+        assert card is not None
+        rules.ensure_grant_fits_account(
+            issuer=issuer,
+            subject_kind=grant.subject_kind,
+            granted_card_refs=granted_refs,
+            account_card=card,
+        )  # R6, R13, R15
+        rules.ensure_supplementary_registered(card, granted_refs)  # R15
+        rules.ensure_card_eligible(card)  # R1
+        for seen in grant.cards:
+            await upsert_card(repo, issuer, seen)
+        previous = await repo.active_link_of_account(account.id)
+        rules.ensure_card_free(card, await repo.active_links_for_card(card.id), account_id=account.id)
+        if issuer == Issuer.JCB:
+            rules.ensure_myjcb_id_free(
+                grant.subject, await repo.active_links_for_subject(issuer, grant.subject),
+                account_id=account.id,
+            )  # R6
+        if previous is not None:
+            # Re-authentication in place: the old grant is replaced, never doubled.
+            previous.status = LinkStatus.EXPIRED
+            previous.revoked_at = ctx.clock()
+            await repo.flush()
+        link = ApiLink(
+            account_id=account.id,
+            office_id=account.office_id,
+            issuer=issuer,
+            card_id=card.id,
+            subject=grant.subject,
+            tokens=seal_tokens(ctx, tokens),
+            expires_at=expiry_of(tokens),
+            created_at=ctx.clock(),
+        )
+        await repo.add_link(link)  # R5/R6 backed by unique indexes
+        switched = account.sync_method != SyncMethod.API
+        account.sync_method = SyncMethod.API
+        account.status = AccountStatus.ACTIVE
+        account.last_error = None
+        if switched:
+            # The API has its own cursor; lines fetched before are matched, not doubled.
+            account.sync_cursor = None
+        # R2: after a switch the stored ID and password have no purpose.
+        account.legacy_login_id = None
+        account.legacy_password = None
+        await events.record(
+            ctx, repo, events.EventType.LINK_CREATED, office_id=account.office_id,
+            account_id=account.id, issuer=issuer.value, purpose=str(pending.purpose),
+            card=card.masked_number,
+        )
+        await jobs.enqueue_sync(ctx, repo, account.id)
+        await uow.commit()
+
+
+def _primary_card(grant: GrantInfo) -> IssuerCard:
+    active = [c for c in grant.cards if c.status == "active"]
+    basics = [c for c in active if c.role == CardRole.BASIC.value]
+    return (basics or active or list(grant.cards))[0]
+
+
+async def _record_failure(
+    ctx: ServiceContext, pending: PendingAuthorization, code: str, rule: str | None
+) -> None:
+    async with ctx.uow() as uow:
+        await events.record(
+            ctx, uow.repo, events.EventType.AUTHORIZATION_FAILED, office_id=pending.office_id,
+            account_id=pending.account_id, error_code=code, rule=rule,
+            purpose=str(pending.purpose),
+        )
+        await uow.commit()

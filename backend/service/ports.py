@@ -1,0 +1,198 @@
+"""Ports of the service layer: what the use cases need from the outside world.
+
+Adapters (``connectors/issuers``) implement these Protocols; tests use fakes that
+implement the same Protocols. Only standard-library types cross this boundary.
+
+Error tree of the issuer port (adapters translate library exceptions into these
+at their boundary, ``raise X(...) from exc``)::
+
+    IssuerError
+    ├── ConsentRevoked        the grant was stopped at the issuer (member site, RFC 7009)
+    ├── ReauthRequired        tokens expired or refused; the person must consent again
+    ├── ConsentRefused        the issuer refused the grant itself (R5, R10, R13 at the issuer)
+    ├── LegacyLoginFailed     issuer-website ID/password refused (legacy sync)
+    ├── RateLimited           429; ``retry_after`` seconds, when the issuer said
+    ├── IssuerUnavailable     5xx, timeouts, connection errors
+    └── BadPayload            the issuer answered something we cannot read
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+IssuerName = Literal["amex", "jcb"]
+
+
+# --------------------------------------------------------------------------- errors
+class IssuerError(Exception):
+    """Base of every error an issuer adapter raises."""
+
+    code = "issuer_error"
+
+    def __init__(self, message: str = "", *, issuer: str | None = None) -> None:
+        super().__init__(message or self.code)
+        self.issuer = issuer
+
+
+class ConsentRevoked(IssuerError):
+    code = "consent_revoked"
+
+
+class ReauthRequired(IssuerError):
+    code = "reauth_required"
+
+
+class ConsentRefused(IssuerError):
+    code = "consent_refused"
+
+
+class LegacyLoginFailed(IssuerError):
+    code = "legacy_login_failed"
+
+
+class RateLimited(IssuerError):
+    code = "rate_limited"
+
+    def __init__(
+        self, message: str = "", *, issuer: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, issuer=issuer)
+        self.retry_after = retry_after
+
+
+class IssuerUnavailable(IssuerError):
+    code = "issuer_unavailable"
+
+
+class BadPayload(IssuerError):
+    code = "bad_payload"
+
+
+# --------------------------------------------------------------------------- values
+@dataclass(frozen=True)
+class TokenSet:
+    """OAuth tokens of one grant. Never logged; stored encrypted."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_at: int | None  # epoch seconds
+    scope: str = ""
+
+    def __repr__(self) -> str:  # secrets never reach a log line through repr()
+        return f"TokenSet(expires_at={self.expires_at!r}, scope={self.scope!r})"
+
+
+TokenSaver = Callable[[TokenSet], Awaitable[None]]
+"""Called by the adapter with a rotated token pair; must persist it atomically."""
+
+
+@dataclass(frozen=True)
+class IssuerCard:
+    """A card as the issuer reports it."""
+
+    card_ref: str  # the issuer's stable card id
+    product: str  # amex_business | amex_business_gold | amex_business_platinum | jcb_* ...
+    masked_number: str
+    holder_name: str
+    role: Literal["basic", "supplementary"] = "basic"
+    basic_card_ref: str | None = None
+    status: Literal["active", "replaced"] = "active"
+    replaced_by: str | None = None  # R7: the successor after an upgrade or downgrade
+
+
+@dataclass(frozen=True)
+class GrantInfo:
+    """Who consented and which cards the grant covers (``GET /api/v1/me``)."""
+
+    subject: str  # Amex online-service ID or MyJCB ID
+    subject_kind: Literal["single", "combined"]  # R6: combined = MyJCB combined login
+    cards: tuple[IssuerCard, ...]
+
+
+@dataclass(frozen=True)
+class IssuerStatement:
+    """One statement line (明細) as an issuer returns it."""
+
+    transaction_id: str | None  # None for legacy (scraped) lines, which carry no id
+    card_ref: str
+    use_date: dt.date
+    posted_date: dt.date | None
+    merchant: str
+    amount_jpy: int
+    foreign_amount: str | None = None  # decimal as text, never float
+    foreign_currency: str | None = None
+    status: Literal["pending", "confirmed"] = "confirmed"
+    holder_name: str | None = None
+
+
+@dataclass(frozen=True)
+class StatementPage:
+    """One page of an incremental fetch, like Plaid's ``/transactions/sync``."""
+
+    added: tuple[IssuerStatement, ...]
+    modified: tuple[IssuerStatement, ...]
+    removed: tuple[str, ...]  # transaction ids
+    next_cursor: str
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """What the service keeps to finish an authorization: the URL, state and PKCE verifier."""
+
+    url: str
+    state: str
+    code_verifier: str
+
+
+@dataclass(frozen=True)
+class LinkStatus:
+    status: Literal["active", "stopped"]
+
+
+@dataclass
+class LegacyStatements:
+    """What the legacy ID/password method sees: every card on the login, no ids."""
+
+    cards: list[IssuerCard] = field(default_factory=list)
+    statements: list[IssuerStatement] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- port
+class IssuerGateway(Protocol):
+    """One card issuer, reached by API (OAuth) and by the legacy ID/password method."""
+
+    issuer: IssuerName
+
+    def authorization_request(self, *, redirect_uri: str) -> AuthorizationRequest:
+        """Build an authorization URL with a fresh ``state`` and PKCE (S256) verifier."""
+        ...
+
+    async def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
+        """Trade an authorization code for tokens."""
+        ...
+
+    async def grant_info(self, tokens: TokenSet, save: TokenSaver) -> GrantInfo:
+        """The consenting subject and the cards the grant covers."""
+        ...
+
+    async def sync_statements(
+        self, tokens: TokenSet, save: TokenSaver, cursor: str | None, *, count: int = 500
+    ) -> StatementPage:
+        """One page of statement changes after ``cursor`` (None = from the start)."""
+        ...
+
+    async def link_status(self, tokens: TokenSet, save: TokenSaver) -> LinkStatus:
+        """Whether the grant is still registered at the issuer (R10, R16)."""
+        ...
+
+    async def revoke(self, tokens: TokenSet) -> None:
+        """Revoke the tokens (RFC 7009)."""
+        ...
+
+    async def legacy_fetch(self, login_id: str, password: str) -> LegacyStatements:
+        """The old method: log in to the issuer website and read every statement."""
+        ...

@@ -1,0 +1,292 @@
+"""Sync: incremental by cursor for API links, whole fetch for legacy logins.
+
+Each API page and the cursor after it are committed in one transaction, so a crash
+mid-sync resumes from the last committed page: nothing lost, nothing doubled.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from backend.domain import rules
+from backend.domain.model import (
+    Account,
+    AccountStatus,
+    ApiLink,
+    Card,
+    Issuer,
+    LinkStatus,
+    StatementSource,
+    SyncMethod,
+    SyncRun,
+)
+from backend.service import events
+from backend.service.accounts import upsert_card
+from backend.service.context import ServiceContext
+from backend.service.ingest import IngestCounts, ingest_api_lines, ingest_batch
+from backend.service.ports import (
+    BadPayload,
+    ConsentRevoked,
+    GrantInfo,
+    IssuerError,
+    IssuerStatement,
+    IssuerUnavailable,
+    LegacyLoginFailed,
+    RateLimited,
+    ReauthRequired,
+    TokenSet,
+)
+from backend.service.tokens import load_tokens, saver_for
+from backend.service.uow import Repository
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 500
+
+
+class RetryLater(Exception):
+    """The issuer is busy or down: the job runner tries again after ``delay`` seconds."""
+
+    def __init__(self, delay: float, code: str) -> None:
+        super().__init__(code)
+        self.delay = delay
+        self.code = code
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    account_id: str
+    status: str  # succeeded | failed | skipped
+    added: int = 0
+    modified: int = 0
+    removed: int = 0
+    error_code: str | None = None
+
+
+async def sync_account(ctx: ServiceContext, account_id: str) -> SyncResult:
+    """Sync one account by its method; records a sync run and an event either way."""
+    async with ctx.uow() as uow:
+        account = await uow.repo.get_account(account_id)
+        if account is None or account.status in (
+            AccountStatus.DELETED,
+            AccountStatus.DISABLED,
+        ):
+            return SyncResult(account_id, "skipped")
+        method = SyncMethod(account.sync_method)
+        if method == SyncMethod.UPLOAD or (
+            method == SyncMethod.API and account.status == AccountStatus.NEEDS_REAUTH
+        ):
+            return SyncResult(account_id, "skipped")
+        run = SyncRun(account_id=account_id, method=method, started_at=ctx.clock())
+        await uow.repo.add(run)
+        account.status = AccountStatus.SYNCING
+        await uow.commit()
+        run_id = run.id
+    totals = IngestCounts()
+    try:
+        if method == SyncMethod.API:
+            totals = await _sync_api(ctx, account_id)
+        else:
+            totals = await _sync_legacy(ctx, account_id)
+    except IssuerError as exc:
+        await _fail(ctx, account_id, run_id, exc)
+        if isinstance(exc, RateLimited | IssuerUnavailable):
+            delay = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else 30.0
+            raise RetryLater(delay, exc.code) from exc
+        return SyncResult(account_id, "failed", error_code=exc.code)
+    async with ctx.uow() as uow:
+        account = await uow.repo.get_account(account_id)
+        assert account is not None
+        account.status = AccountStatus.ACTIVE
+        account.last_synced_at = ctx.clock()
+        account.last_error = None
+        run = await uow.repo.last_sync_run(account_id)
+        if run is not None and run.id == run_id:
+            run.status = "succeeded"
+            run.added, run.modified, run.removed = totals.added, totals.modified, totals.removed
+            run.finished_at = ctx.clock()
+        await events.record(
+            ctx, uow.repo, events.EventType.SYNC_COMPLETED, office_id=account.office_id,
+            account_id=account.id, added=totals.added, modified=totals.modified,
+            removed=totals.removed, issuer=str(account.issuer),
+        )
+        await uow.commit()
+    return SyncResult(account_id, "succeeded", totals.added, totals.modified, totals.removed)
+
+
+async def _sync_api(ctx: ServiceContext, account_id: str) -> IngestCounts:
+    async with ctx.uow() as uow:
+        link = await uow.repo.active_link_of_account(account_id)
+        if link is None:
+            raise ReauthRequired("account has no active link")
+        tokens = load_tokens(ctx, link)
+        link_id, issuer = link.id, Issuer(link.issuer)
+    gateway = ctx.gateway(issuer)
+    current: list[TokenSet] = [tokens]
+    persist = saver_for(ctx, link_id)
+
+    async def save(rotated: TokenSet) -> None:
+        # Later calls of this sync must use the rotated pair: the old refresh token is spent.
+        await persist(rotated)
+        current[0] = rotated
+
+    grant = await gateway.grant_info(current[0], save)
+    covered = await _follow_card_changes(ctx, account_id, issuer, grant)
+    totals = IngestCounts()
+    while True:
+        async with ctx.uow() as uow:
+            fresh = await uow.repo.get_account(account_id)
+            if fresh is None:
+                raise BadPayload("account vanished during sync")
+            cursor = fresh.sync_cursor
+        page = await gateway.sync_statements(current[0], save, cursor, count=PAGE_SIZE)
+        async with ctx.uow() as uow:
+            account = await uow.repo.get_account(account_id, for_update=True)
+            if account is None or account.sync_cursor != cursor:
+                # Another worker moved the cursor meanwhile; its pages are committed.
+                break
+            lines = await _lines_for_account(uow.repo, account, issuer, covered, [*page.added, *page.modified])
+            counts = await ingest_api_lines(uow.repo, account, lines, page.removed, ctx.clock())
+            account.sync_cursor = page.next_cursor
+            await uow.commit()
+        totals.added += counts.added
+        totals.modified += counts.modified
+        totals.removed += counts.removed
+        if not page.has_more:
+            break
+    return totals
+
+
+async def _lines_for_account(
+    repo: Repository,
+    account: Account,
+    issuer: Issuer,
+    covered_card_ids: dict[str, str],
+    lines: list[IssuerStatement],
+) -> list[tuple[str, IssuerStatement]]:
+    """Pair each line with its card; R15: an Amex account takes only its own card's lines."""
+    result = []
+    for line in lines:
+        card_id = covered_card_ids.get(line.card_ref)
+        if card_id is None:
+            card = await repo.card_by_ref(issuer, line.card_ref)
+            card_id = card.id if card else None
+        if card_id is None or not rules.statement_belongs(
+            card_id, account, covered_card_ids.values()
+        ):
+            continue
+        result.append((card_id, line))
+    return result
+
+
+async def _follow_card_changes(
+    ctx: ServiceContext, account_id: str, issuer: Issuer, grant: GrantInfo
+) -> dict[str, str]:
+    """R7: notice a card upgrade or downgrade; R9: note every card the grant covers."""
+    async with ctx.uow() as uow:
+        account = await uow.repo.get_account(account_id, for_update=True)
+        assert account is not None
+        covered: dict[str, str] = {}
+        for seen in grant.cards:
+            covered[seen.card_ref] = (await upsert_card(uow.repo, issuer, seen)).id
+        card = await uow.repo.get_card(account.card_id) if account.card_id else None
+        reported = next((c for c in grant.cards if card and c.card_ref == card.card_ref), None)
+        if card is not None and reported is not None and reported.replaced_by:
+            await _record_card_change(ctx, uow.repo, account, card, reported.replaced_by, covered)
+        if issuer == Issuer.AMEX and card is not None:
+            covered = {card.card_ref: card.id}  # R15
+        await uow.commit()
+        return covered
+
+
+async def _record_card_change(
+    ctx: ServiceContext,
+    repo: Repository,
+    account: Account,
+    old: Card,
+    successor_ref: str,
+    covered: dict[str, str],
+) -> None:
+    successor_id = covered.get(successor_ref)
+    if successor_id is None:
+        successor = await repo.card_by_ref(Issuer(old.issuer), successor_ref)
+        successor_id = successor.id if successor else None
+    if successor_id is None or old.successor_id == successor_id:
+        return
+    old.successor_id = successor_id
+    account.card_id = successor_id
+    await events.record(
+        ctx, repo, events.EventType.CARD_CHANGED, office_id=account.office_id,
+        account_id=account.id, old_card_id=old.id, new_card_id=successor_id,
+        old_card=old.masked_number,
+        # R7: the three ways to keep the old card's statements.
+        recovery=["statement_upload", "old_credentials_resync", "new_account_for_old_card"],
+    )
+
+
+async def _sync_legacy(ctx: ServiceContext, account_id: str) -> IngestCounts:
+    async with ctx.uow() as uow:
+        account = await uow.repo.get_account(account_id)
+        assert account is not None
+        if not account.has_legacy_credentials:
+            raise LegacyLoginFailed("no stored credentials")
+        assert account.legacy_login_id is not None and account.legacy_password is not None
+        login_id = ctx.secrets.decrypt(account.legacy_login_id)
+        password = ctx.secrets.decrypt(account.legacy_password)
+        issuer = Issuer(account.issuer)
+    fetched = await ctx.gateway(issuer).legacy_fetch(login_id, password)
+    async with ctx.uow() as uow:
+        account = await uow.repo.get_account(account_id, for_update=True)
+        assert account is not None
+        covered: dict[str, str] = {}
+        for seen in fetched.cards:
+            covered[seen.card_ref] = (await upsert_card(uow.repo, issuer, seen)).id
+        card = await uow.repo.get_card(account.card_id) if account.card_id else None
+        reported = next((c for c in fetched.cards if card and c.card_ref == card.card_ref), None)
+        if card is not None and reported is not None and reported.replaced_by:
+            await _record_card_change(ctx, uow.repo, account, card, reported.replaced_by, covered)
+        if issuer == Issuer.AMEX and account.card_id is not None and card is not None:
+            covered = {card.card_ref: account.card_id}  # R15
+        lines = await _lines_for_account(uow.repo, account, issuer, covered, fetched.statements)
+        counts = await ingest_batch(uow.repo, account, lines, StatementSource.LEGACY, ctx.clock())
+        await uow.commit()
+        return counts
+
+
+async def _fail(ctx: ServiceContext, account_id: str, run_id: str, exc: IssuerError) -> None:
+    """Put the account and link in the state the error means, and say so."""
+    async with ctx.uow() as uow:
+        account = await uow.repo.get_account(account_id, for_update=True)
+        assert account is not None
+        link: ApiLink | None = await uow.repo.active_link_of_account(account_id)
+        account.last_error = exc.code
+        account.status = AccountStatus.ACTIVE
+        if isinstance(exc, ConsentRevoked):
+            account.status = AccountStatus.NEEDS_REAUTH
+            if link is not None:
+                link.status = LinkStatus.REVOKED
+                link.revoked_at = ctx.clock()
+            await events.record(
+                ctx, uow.repo, events.EventType.LINK_REVOKED, office_id=account.office_id,
+                account_id=account.id,
+            )
+        elif isinstance(exc, ReauthRequired | LegacyLoginFailed):
+            account.status = AccountStatus.NEEDS_REAUTH
+            if link is not None:
+                link.status = LinkStatus.EXPIRED
+            await events.record(
+                ctx, uow.repo, events.EventType.LINK_NEEDS_REAUTH, office_id=account.office_id,
+                account_id=account.id, reason=exc.code,
+            )
+        run = await uow.repo.last_sync_run(account_id)
+        if run is not None and run.id == run_id:
+            run.status = "failed"
+            run.error_code = exc.code
+            run.finished_at = ctx.clock()
+        await events.record(
+            ctx, uow.repo, events.EventType.SYNC_FAILED, office_id=account.office_id,
+            account_id=account.id, error_code=exc.code,
+        )
+        await uow.commit()
+    log.info("sync of account %s failed: %s", account_id, exc.code)

@@ -1,0 +1,128 @@
+"""The unit of work and repository ports of the service layer.
+
+``backend.db`` implements them on SQLAlchemy; the use cases see only these.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Protocol, Self
+
+from backend.domain.model import (
+    Account,
+    ApiLink,
+    Card,
+    Event,
+    Issuer,
+    Membership,
+    Office,
+    PendingAuthorization,
+    Role,
+    Rollout,
+    Statement,
+    SyncRun,
+)
+
+
+class Repository(Protocol):
+    """Queries on one transaction."""
+
+    async def add(self, entity: object) -> None: ...
+
+    async def flush(self) -> None: ...
+
+    async def get_office(self, office_id: str) -> Office | None: ...
+
+    async def list_offices(self, office_ids: Sequence[str] | None) -> list[Office]: ...
+
+    async def memberships_of(self, email: str) -> list[Membership]: ...
+
+    async def members_of_office(self, office_id: str) -> list[Membership]: ...
+
+    async def role_in(self, office_id: str, email: str) -> Role | None: ...
+
+    async def is_released(self, office_id: str, issuer: Issuer) -> bool: ...
+
+    async def rollouts_of(self, office_id: str) -> list[Rollout]: ...
+
+    async def get_card(self, card_id: str) -> Card | None: ...
+
+    async def card_by_ref(self, issuer: Issuer, card_ref: str) -> Card | None: ...
+
+    async def cards_by_refs(self, issuer: Issuer, card_refs: Sequence[str]) -> list[Card]: ...
+
+    async def get_account(self, account_id: str, *, for_update: bool = False) -> Account | None: ...
+
+    async def list_accounts(
+        self, office_id: str, *, include_deleted: bool = False
+    ) -> list[Account]: ...
+
+    async def accounts_using_card(self, card_id: str) -> list[Account]: ...
+
+    async def active_link_of_account(self, account_id: str) -> ApiLink | None: ...
+
+    async def latest_link_of_account(self, account_id: str) -> ApiLink | None: ...
+
+    async def active_links_for_card(self, card_id: str) -> list[ApiLink]: ...
+
+    async def active_links_for_subject(self, issuer: Issuer, subject: str) -> list[ApiLink]: ...
+
+    async def add_link(self, link: ApiLink) -> None: ...
+
+    async def set_link_tokens(
+        self, link_id: str, tokens: bytes, expires_at: dt.datetime | None
+    ) -> None: ...
+
+    async def pending_by_state(self, state: str) -> PendingAuthorization | None: ...
+
+    async def consume_pending(self, pending_id: str, now: dt.datetime) -> bool: ...
+
+    async def statements_by_txn_ids(
+        self, account_id: str, txn_ids: Sequence[str]
+    ) -> dict[str, Statement]: ...
+
+    async def statements_matching(
+        self, account_id: str, card_ids: Sequence[str], dates: Sequence[dt.date]
+    ) -> list[Statement]: ...
+
+    async def delete_statements_by_txn(self, account_id: str, txn_ids: Sequence[str]) -> int: ...
+
+    async def list_statements(
+        self,
+        account_id: str,
+        *,
+        after: tuple[dt.date, str] | None,
+        limit: int,
+        card_id: str | None = None,
+    ) -> list[Statement]: ...
+
+    async def count_statements(self, account_id: str) -> int: ...
+
+    async def last_sync_run(self, account_id: str) -> SyncRun | None: ...
+
+    async def add_event(
+        self, event: Event, webhook_urls: Sequence[str], now: dt.datetime
+    ) -> None: ...
+
+    async def list_events(
+        self, office_ids: Sequence[str] | None, *, account_id: str | None, limit: int
+    ) -> list[Event]: ...
+
+    async def remember_issuer_event(self, event_id: str, issuer: str, now: dt.datetime) -> bool: ...
+
+    async def enqueue_job(
+        self, kind: str, payload: dict[str, object], *, lock_key: str | None, run_at: dt.datetime
+    ) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction; rolls back on exit unless ``commit`` was called."""
+
+    repo: Repository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+    async def commit(self) -> None: ...

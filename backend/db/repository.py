@@ -94,6 +94,14 @@ class SqlRepository:
         )
         return list((await self.session.scalars(query)).all())
 
+    async def cards_with_basic(self, basic_card_id: str) -> list[Card]:
+        query = select(Card).where(t.cards.c.basic_card_id == basic_card_id)
+        return list((await self.session.scalars(query)).all())
+
+    async def cards_replaced_by(self, successor_id: str) -> list[Card]:
+        query = select(Card).where(t.cards.c.successor_id == successor_id)
+        return list((await self.session.scalars(query)).all())
+
     # ----------------------------------------------------------------- accounts
     async def get_account(self, account_id: str, *, for_update: bool = False) -> Account | None:
         query = select(Account).where(t.accounts.c.id == account_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from backend.domain import errors, rules
@@ -17,9 +18,9 @@ from backend.domain.model import (
     SyncMethod,
 )
 from backend.service import access, events, jobs
-from backend.service.tokens import load_tokens, saver_for
 from backend.service.context import Principal, ServiceContext
 from backend.service.ports import IssuerCard, IssuerError
+from backend.service.tokens import load_tokens, saver_for
 from backend.service.uow import Repository
 
 
@@ -102,7 +103,9 @@ async def create_legacy_account(
         if len(active_cards) != 1:
             raise errors.InvalidRequest(
                 "this login shows several cards: choose one (one account per card)",
-                cards=[{"card_ref": c.card_ref, "masked_number": c.masked_number} for c in active_cards],
+                cards=[
+                    {"card_ref": c.card_ref, "masked_number": c.masked_number} for c in active_cards
+                ],
             )
         card_ref = active_cards[0].card_ref
     chosen = next((c for c in legacy.cards if c.card_ref == card_ref), None)
@@ -127,8 +130,12 @@ async def create_legacy_account(
         await uow.repo.add(account)
         await uow.repo.flush()
         await events.record(
-            ctx, uow.repo, events.EventType.ACCOUNT_CREATED, office_id=office_id,
-            account_id=account.id, sync_method=SyncMethod.LEGACY.value,
+            ctx,
+            uow.repo,
+            events.EventType.ACCOUNT_CREATED,
+            office_id=office_id,
+            account_id=account.id,
+            sync_method=SyncMethod.LEGACY.value,
         )
         await jobs.enqueue_sync(ctx, uow.repo, account.id)
         await uow.commit()
@@ -159,8 +166,12 @@ async def create_upload_account(
         await uow.repo.add(account)
         await uow.repo.flush()
         await events.record(
-            ctx, uow.repo, events.EventType.ACCOUNT_CREATED, office_id=office_id,
-            account_id=account.id, sync_method=SyncMethod.UPLOAD.value,
+            ctx,
+            uow.repo,
+            events.EventType.ACCOUNT_CREATED,
+            office_id=office_id,
+            account_id=account.id,
+            sync_method=SyncMethod.UPLOAD.value,
         )
         await uow.commit()
         return account
@@ -231,8 +242,11 @@ async def delete_account(ctx: ServiceContext, principal: Principal, account_id: 
         account.legacy_login_id = None
         account.legacy_password = None
         await events.record(
-            ctx, uow.repo, events.EventType.ACCOUNT_DELETED,
-            office_id=account.office_id, account_id=account.id,
+            ctx,
+            uow.repo,
+            events.EventType.ACCOUNT_DELETED,
+            office_id=account.office_id,
+            account_id=account.id,
         )
         await uow.commit()
         return account
@@ -247,9 +261,7 @@ async def _stopped_at_issuer(ctx: ServiceContext, link: ApiLink) -> bool:
 
 
 async def _revoke_quietly(ctx: ServiceContext, link: ApiLink) -> None:
-    try:
+    # The link is being dropped on our side either way; a JCB grant that outlives
+    # it expires at the issuer and blocks nothing (R6 is checked per account here).
+    with contextlib.suppress(IssuerError):
         await ctx.gateway(link.issuer).revoke(load_tokens(ctx, link))
-    except IssuerError:
-        # The link is being dropped on our side either way; a JCB grant that outlives
-        # it expires at the issuer and blocks nothing (R6 is checked per account here).
-        pass

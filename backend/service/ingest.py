@@ -88,7 +88,9 @@ async def ingest_api_lines(
         )
         for row in sorted(candidates, key=lambda r: (r.created_at, r.id)):
             if row.issuer_txn_id is None:
-                orphans[natural_key(row.card_id, row.use_date, row.amount_jpy, row.merchant)].append(row)
+                orphans[
+                    natural_key(row.card_id, row.use_date, row.amount_jpy, row.merchant)
+                ].append(row)
     for card_id, line in lines:
         stored = by_txn.get(line.transaction_id or "")
         if stored is not None:

@@ -67,7 +67,9 @@ async def _check_card_free(
 ) -> None:
     """R5/R14, checked early so the person is told before going to the issuer."""
     try:
-        rules.ensure_card_free(card, await repo.active_links_for_card(card.id), account_id=account_id)
+        rules.ensure_card_free(
+            card, await repo.active_links_for_card(card.id), account_id=account_id
+        )
     except errors.CardAlreadyLinked as exc:
         holder = str(exc.details.get("office_id"))
         if await access.may_see_office(repo, principal, holder):
@@ -113,8 +115,12 @@ async def register_api_account(
         await uow.repo.flush()
         start = await _start(ctx, uow.repo, account, AuthorizationPurpose.REGISTER, principal)
         await events.record(
-            ctx, uow.repo, events.EventType.ACCOUNT_CREATED, office_id=office_id,
-            account_id=account.id, sync_method=SyncMethod.API.value,
+            ctx,
+            uow.repo,
+            events.EventType.ACCOUNT_CREATED,
+            office_id=office_id,
+            account_id=account.id,
+            sync_method=SyncMethod.API.value,
         )
         await uow.commit()
         return start
@@ -244,8 +250,9 @@ async def _link(
             card = await upsert_card(repo, issuer, primary)
             rules.ensure_card_eligible(card)  # R1
             account.card_id = card.id
-        card = await repo.get_card(account.card_id)
-        assert card is not None
+        account_card = await repo.get_card(account.card_id)
+        assert account_card is not None
+        card = account_card
         rules.ensure_grant_fits_account(
             issuer=issuer,
             subject_kind=grant.subject_kind,
@@ -257,10 +264,13 @@ async def _link(
         for seen in grant.cards:
             await upsert_card(repo, issuer, seen)
         previous = await repo.active_link_of_account(account.id)
-        rules.ensure_card_free(card, await repo.active_links_for_card(card.id), account_id=account.id)
+        rules.ensure_card_free(
+            card, await repo.active_links_for_card(card.id), account_id=account.id
+        )
         if issuer == Issuer.JCB:
             rules.ensure_myjcb_id_free(
-                grant.subject, await repo.active_links_for_subject(issuer, grant.subject),
+                grant.subject,
+                await repo.active_links_for_subject(issuer, grant.subject),
                 account_id=account.id,
             )  # R6
         if previous is not None:
@@ -290,8 +300,13 @@ async def _link(
         account.legacy_login_id = None
         account.legacy_password = None
         await events.record(
-            ctx, repo, events.EventType.LINK_CREATED, office_id=account.office_id,
-            account_id=account.id, issuer=issuer.value, purpose=str(pending.purpose),
+            ctx,
+            repo,
+            events.EventType.LINK_CREATED,
+            office_id=account.office_id,
+            account_id=account.id,
+            issuer=issuer.value,
+            purpose=str(pending.purpose),
             card=card.masked_number,
         )
         await jobs.enqueue_sync(ctx, repo, account.id)
@@ -309,8 +324,13 @@ async def _record_failure(
 ) -> None:
     async with ctx.uow() as uow:
         await events.record(
-            ctx, uow.repo, events.EventType.AUTHORIZATION_FAILED, office_id=pending.office_id,
-            account_id=pending.account_id, error_code=code, rule=rule,
+            ctx,
+            uow.repo,
+            events.EventType.AUTHORIZATION_FAILED,
+            office_id=pending.office_id,
+            account_id=pending.account_id,
+            error_code=code,
+            rule=rule,
             purpose=str(pending.purpose),
         )
         await uow.commit()

@@ -15,6 +15,7 @@ from backend.domain.model import (
 )
 from backend.service import access, events
 from backend.service.context import Principal, ServiceContext
+from backend.service.uow import Repository
 
 
 async def list_offices(ctx: ServiceContext, principal: Principal) -> list[tuple[Office, Role]]:
@@ -77,7 +78,9 @@ async def set_member(
         return member
 
 
-async def released_issuers(ctx: ServiceContext, principal: Principal, office_id: str) -> list[Issuer]:
+async def released_issuers(
+    ctx: ServiceContext, principal: Principal, office_id: str
+) -> list[Issuer]:
     async with ctx.uow() as uow:
         await access.role_in_office(uow.repo, principal, office_id)
         return [Issuer(r.issuer) for r in await uow.repo.rollouts_of(office_id)]
@@ -131,7 +134,7 @@ async def notices(ctx: ServiceContext, principal: Principal, office_id: str) -> 
         return result
 
 
-async def _switchable_account_ids(repo: access.Repository, office_id: str, issuer: Issuer) -> list[str]:
+async def _switchable_account_ids(repo: Repository, office_id: str, issuer: Issuer) -> list[str]:
     ids = []
     for account in await repo.list_accounts(office_id):
         if account.issuer != issuer or account.sync_method == SyncMethod.API:

@@ -161,6 +161,14 @@ class LegacyStatements:
     statements: list[IssuerStatement] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ParsedStatementGroup:
+    """The rows of one card in a statement file (Amex: by 会員番号; JCB: by ご利用者)."""
+
+    key: str
+    rows: tuple[IssuerStatement, ...]
+
+
 # --------------------------------------------------------------------------- port
 class IssuerGateway(Protocol):
     """One card issuer, reached by API (OAuth) and by the legacy ID/password method."""

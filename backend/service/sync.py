@@ -101,15 +101,21 @@ async def sync_account(ctx: ServiceContext, account_id: str) -> SyncResult:
         account.status = AccountStatus.ACTIVE
         account.last_synced_at = ctx.clock()
         account.last_error = None
-        run = await uow.repo.last_sync_run(account_id)
-        if run is not None and run.id == run_id:
-            run.status = "succeeded"
-            run.added, run.modified, run.removed = totals.added, totals.modified, totals.removed
-            run.finished_at = ctx.clock()
+        last = await uow.repo.last_sync_run(account_id)
+        if last is not None and last.id == run_id:
+            last.status = "succeeded"
+            last.added, last.modified, last.removed = totals.added, totals.modified, totals.removed
+            last.finished_at = ctx.clock()
         await events.record(
-            ctx, uow.repo, events.EventType.SYNC_COMPLETED, office_id=account.office_id,
-            account_id=account.id, added=totals.added, modified=totals.modified,
-            removed=totals.removed, issuer=str(account.issuer),
+            ctx,
+            uow.repo,
+            events.EventType.SYNC_COMPLETED,
+            office_id=account.office_id,
+            account_id=account.id,
+            added=totals.added,
+            modified=totals.modified,
+            removed=totals.removed,
+            issuer=str(account.issuer),
         )
         await uow.commit()
     return SyncResult(account_id, "succeeded", totals.added, totals.modified, totals.removed)
@@ -146,7 +152,9 @@ async def _sync_api(ctx: ServiceContext, account_id: str) -> IngestCounts:
             if account is None or account.sync_cursor != cursor:
                 # Another worker moved the cursor meanwhile; its pages are committed.
                 break
-            lines = await _lines_for_account(uow.repo, account, issuer, covered, [*page.added, *page.modified])
+            lines = await _lines_for_account(
+                uow.repo, account, issuer, covered, [*page.added, *page.modified]
+            )
             counts = await ingest_api_lines(uow.repo, account, lines, page.removed, ctx.clock())
             account.sync_cursor = page.next_cursor
             await uow.commit()
@@ -217,8 +225,13 @@ async def _record_card_change(
     old.successor_id = successor_id
     account.card_id = successor_id
     await events.record(
-        ctx, repo, events.EventType.CARD_CHANGED, office_id=account.office_id,
-        account_id=account.id, old_card_id=old.id, new_card_id=successor_id,
+        ctx,
+        repo,
+        events.EventType.CARD_CHANGED,
+        office_id=account.office_id,
+        account_id=account.id,
+        old_card_id=old.id,
+        new_card_id=successor_id,
         old_card=old.masked_number,
         # R7: the three ways to keep the old card's statements.
         recovery=["statement_upload", "old_credentials_resync", "new_account_for_old_card"],
@@ -268,7 +281,10 @@ async def _fail(ctx: ServiceContext, account_id: str, run_id: str, exc: IssuerEr
                 link.status = LinkStatus.REVOKED
                 link.revoked_at = ctx.clock()
             await events.record(
-                ctx, uow.repo, events.EventType.LINK_REVOKED, office_id=account.office_id,
+                ctx,
+                uow.repo,
+                events.EventType.LINK_REVOKED,
+                office_id=account.office_id,
                 account_id=account.id,
             )
         elif isinstance(exc, ReauthRequired | LegacyLoginFailed):
@@ -276,8 +292,12 @@ async def _fail(ctx: ServiceContext, account_id: str, run_id: str, exc: IssuerEr
             if link is not None:
                 link.status = LinkStatus.EXPIRED
             await events.record(
-                ctx, uow.repo, events.EventType.LINK_NEEDS_REAUTH, office_id=account.office_id,
-                account_id=account.id, reason=exc.code,
+                ctx,
+                uow.repo,
+                events.EventType.LINK_NEEDS_REAUTH,
+                office_id=account.office_id,
+                account_id=account.id,
+                reason=exc.code,
             )
         run = await uow.repo.last_sync_run(account_id)
         if run is not None and run.id == run_id:
@@ -285,8 +305,12 @@ async def _fail(ctx: ServiceContext, account_id: str, run_id: str, exc: IssuerEr
             run.error_code = exc.code
             run.finished_at = ctx.clock()
         await events.record(
-            ctx, uow.repo, events.EventType.SYNC_FAILED, office_id=account.office_id,
-            account_id=account.id, error_code=exc.code,
+            ctx,
+            uow.repo,
+            events.EventType.SYNC_FAILED,
+            office_id=account.office_id,
+            account_id=account.id,
+            error_code=exc.code,
         )
         await uow.commit()
     log.info("sync of account %s failed: %s", account_id, exc.code)

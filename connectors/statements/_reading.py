@@ -138,7 +138,8 @@ def header_key(cells: Sequence[str]) -> tuple[str, ...]:
 
 
 def _squash(cell: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", cell).split())
+    # A stray BOM survives in the first cell of a file saved twice with one.
+    return "".join(unicodedata.normalize("NFKC", cell).replace("\ufeff", "").split())
 
 
 def normalize(cell: str) -> str:
@@ -259,9 +260,18 @@ _CURRENCY = r"[A-Z]{3}"
 _FOREIGN_CELL = re.compile(
     rf"(?P<a1>{_FOREIGN_AMOUNT})\s*(?P<c1>{_CURRENCY})|(?P<c2>{_CURRENCY})\s*(?P<a2>{_FOREIGN_AMOUNT})"
 )
-_FOREIGN_IN_TEXT = re.compile(
-    rf"(?<![A-Za-z0-9.,])(?:(?P<a1>{_FOREIGN_AMOUNT})\s*(?P<c1>{_CURRENCY})"
-    rf"|(?P<c2>{_CURRENCY})\s*(?P<a2>{_FOREIGN_AMOUNT}))(?![A-Za-z0-9])"
+# In free text the currency-first form ("USD 12.34", as MyJCB writes it) is
+# tried first: in "換算レート 151.20 USD 10.00" the amount-first reading would take
+# the rate for the amount. JPY is never a foreign amount.
+_IN_TEXT_EDGE = r"(?<![A-Za-z0-9.,])"
+_IN_TEXT_END = r"(?![A-Za-z0-9])"
+_FOREIGN_IN_TEXT = (
+    re.compile(
+        rf"{_IN_TEXT_EDGE}(?P<c2>(?!JPY){_CURRENCY})\s*(?P<a2>{_FOREIGN_AMOUNT}){_IN_TEXT_END}"
+    ),
+    re.compile(
+        rf"{_IN_TEXT_EDGE}(?P<a1>{_FOREIGN_AMOUNT})\s*(?P<c1>(?!JPY){_CURRENCY}){_IN_TEXT_END}"
+    ),
 )
 _RATE = re.compile(_DECIMAL)
 
@@ -302,11 +312,15 @@ def parse_foreign(raw: str, *, anywhere: bool) -> tuple[str, str] | None:
         Amount as decimal text (never a float) and ISO currency code, or None.
     """
     text = normalize(raw)
-    match = _FOREIGN_IN_TEXT.search(text) if anywhere else _FOREIGN_CELL.fullmatch(text)
+    if anywhere:
+        match = next((m for m in (p.search(text) for p in _FOREIGN_IN_TEXT) if m is not None), None)
+    else:
+        match = _FOREIGN_CELL.fullmatch(text)
     if match is None:
         return None
-    amount = match["a1"] or match["a2"]
-    currency = match["c1"] or match["c2"]
+    found = match.groupdict()
+    amount = found.get("a1") or found["a2"]
+    currency = found.get("c1") or found["c2"]
     return amount.replace(",", ""), currency
 
 

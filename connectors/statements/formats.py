@@ -102,6 +102,13 @@ def unknown_format(records: Sequence[Record], expected: IssuerName | None) -> Un
 
     When the first line looks like the expected header but differs in one cell
     (an edited or truncated header), that cell is named.
+
+    Args:
+        records: The file's records (at least one non-blank).
+        expected: The issuer the file should come from, or None when unknown.
+
+    Returns:
+        The error to raise, pointing at the line (and cell) to look at.
     """
     first = _first_content(records)
     record = records[first]

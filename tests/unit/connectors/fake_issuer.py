@@ -50,7 +50,9 @@ def metadata() -> dict[str, Any]:
     }
 
 
-def token_answer(access: str = "at-new-0000000000000000000", refresh: str = "rt-new-0000000000000000000") -> httpx.Response:
+def token_answer(
+    access: str = "at-new-0000000000000000000", refresh: str = "rt-new-0000000000000000000"
+) -> httpx.Response:
     return httpx.Response(
         200,
         json={
@@ -72,14 +74,27 @@ class FakeIssuer:
             "/.well-known/oauth-authorization-server": httpx.Response(200, json=metadata()),
             "/oauth/token": token_answer(),
             "/oauth/revoke": httpx.Response(200),
-            "/api/v1/me": httpx.Response(200, json={"subject": "user_good", "subject_kind": "single", "cards": [CARD]}),
+            "/api/v1/me": httpx.Response(
+                200, json={"subject": "user_good", "subject_kind": "single", "cards": [CARD]}
+            ),
             "/api/v1/link": httpx.Response(200, json={"status": "active"}),
             "/api/v1/transactions/sync": httpx.Response(
-                200, json={"added": [TXN], "modified": [], "removed": [], "next_cursor": "c1", "has_more": False}
+                200,
+                json={
+                    "added": [TXN],
+                    "modified": [],
+                    "removed": [],
+                    "next_cursor": "c1",
+                    "has_more": False,
+                },
             ),
             "/legacy/login": httpx.Response(200, json={"session": "sess-1"}),
             "/legacy/statements": httpx.Response(
-                200, json={"cards": [CARD], "statements": [{k: v for k, v in TXN.items() if k != "transaction_id"}]}
+                200,
+                json={
+                    "cards": [CARD],
+                    "statements": [{k: v for k, v in TXN.items() if k != "transaction_id"}],
+                },
             ),
         }
         self.requests: list[httpx.Request] = []
@@ -125,11 +140,19 @@ class SavedTokens:
 
 def gateway(fake: FakeIssuer, sleep: SleepRecorder, **overrides: Any) -> AmexGateway:
     config = IssuerConfig(
-        base_url=BASE, client_id="renkei", client_secret="s3cret-client", backoff_base=0.01, **overrides
+        base_url=BASE,
+        client_id="renkei",
+        client_secret="s3cret-client",
+        backoff_base=0.01,
+        **overrides,
     )
     return AmexGateway(config, httpx.MockTransport(fake.handler), sleep=sleep)
 
 
 def json_error(status: int, error: str, description: str = "", **headers: str) -> httpx.Response:
     body = {"error": error} | ({"error_description": description} if description else {})
-    return httpx.Response(status, content=json.dumps(body).encode(), headers={"content-type": "application/json", **headers})
+    return httpx.Response(
+        status,
+        content=json.dumps(body).encode(),
+        headers={"content-type": "application/json", **headers},
+    )

@@ -83,6 +83,8 @@ def test_overseas_row_takes_its_foreign_amount_from_the_note() -> None:
         ("海外", "USD 12.34", ("12.34", "USD")),
         ("海外", "12.34 USD", ("12.34", "USD")),
         ("海外", "現地利用額 EUR 1,234.56 換算レート 160.10", ("1234.56", "EUR")),
+        ("海外", "換算レート 151.20 USD 10.00", ("10.00", "USD")),
+        ("海外", "JPY 1,512", (None, None)),
         ("海外", "お問い合わせ先 0120-000-000", (None, None)),
         ("国内", "ETC 1234", (None, None)),  # domestic notes are never foreign amounts
         ("", "USD 12.34", (None, None)),

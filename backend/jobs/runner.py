@@ -1,0 +1,140 @@
+"""The in-process job runner of the embedded default.
+
+It polls the database, so it keeps nothing that only one process knows: several
+processes (or a distributed runner later) can share the same job table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from backend.db.job_store import SqlJobStore
+from backend.service import outbox
+from backend.service.sync import RetryLater
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], Awaitable[object]]
+MAX_JOB_ATTEMPTS = 8
+
+
+class InProcessRunner:
+    def __init__(
+        self,
+        store: SqlJobStore,
+        handlers: Mapping[str, Handler],
+        *,
+        sender: outbox.Sender | None,
+        webhook_secret: str | None,
+        clock: Callable[[], dt.datetime],
+        poll_interval: float = 0.5,
+    ) -> None:
+        self._store = store
+        self._handlers = handlers
+        self._sender = sender
+        self._secret = webhook_secret
+        self._clock = clock
+        self._poll = poll_interval
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    async def run_once(self) -> bool:
+        """Run one due job and one round of webhook deliveries; True if anything ran."""
+        did = False
+        job = await self._store.claim(self._clock())
+        if job is not None:
+            did = True
+            await self._run(job.id, job.kind, job.payload, job.attempts)
+        if self._sender is not None and self._secret:
+            did = await self._deliver() or did
+        return did
+
+    async def drain(self, max_rounds: int = 200) -> None:
+        """Run until nothing is due (tests and CLI one-shots)."""
+        for _ in range(max_rounds):
+            if not await self.run_once():
+                return
+
+    async def _run(self, job_id: int, kind: str, payload: dict[str, Any], attempts: int) -> None:
+        handler = self._handlers.get(kind)
+        if handler is None:
+            await self._store.retry(job_id, self._clock(), f"no handler for {kind}", give_up=True)
+            return
+        try:
+            await handler(payload)
+        except RetryLater as exc:
+            give_up = attempts >= MAX_JOB_ATTEMPTS
+            delay = exc.delay * (1 + random.random() / 4)  # noqa: S311 - jitter, not security
+            await self._store.retry(
+                job_id, self._clock() + dt.timedelta(seconds=delay), exc.code, give_up=give_up
+            )
+            return
+        except Exception as exc:
+            log.exception("job %s (%s) failed", job_id, kind)
+            give_up = attempts >= MAX_JOB_ATTEMPTS
+            delay = outbox.backoff_seconds(attempts) * 5
+            await self._store.retry(
+                job_id,
+                self._clock() + dt.timedelta(seconds=delay),
+                type(exc).__name__,
+                give_up=give_up,
+            )
+            return
+        await self._store.finish(job_id)
+
+    async def _deliver(self) -> bool:
+        assert self._sender is not None and self._secret is not None
+        due = await self._store.due_deliveries(self._clock())
+        for delivery_id, url, attempts, event in due:
+            body = outbox.event_body(event)
+            now = self._clock()
+            headers = {
+                "Content-Type": "application/json",
+                "Renkei-Event-Id": event.id,
+                "Renkei-Signature": outbox.sign(self._secret, int(now.timestamp()), body),
+            }
+            error: str | None = None
+            try:
+                status = await self._sender(url, body, headers)
+                if not 200 <= status < 300:
+                    error = f"HTTP {status}"
+            except Exception as exc:  # network errors of any client library
+                error = type(exc).__name__
+            attempts += 1
+            delivered = error is None
+            give_up = attempts >= outbox.MAX_ATTEMPTS
+            await self._store.mark_delivery(
+                delivery_id,
+                delivered_at=now if delivered or give_up else None,
+                attempts=attempts,
+                next_attempt_at=now + dt.timedelta(seconds=outbox.backoff_seconds(attempts)),
+                error=error,
+            )
+        return bool(due)
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._loop(), name="renkei-jobs")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                busy = await self.run_once()
+            except Exception:
+                log.exception("job runner round failed")
+                busy = False
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=self._poll)

@@ -4,6 +4,8 @@ Tree::
 
     DomainError
     ├── NotFound                      (not_found)
+    ├── Unauthenticated               (unauthenticated)
+    ├── StatementFileInvalid          (statement_file_invalid; details: code, line, column)
     ├── Forbidden                     (forbidden)
     ├── InvalidRequest                (invalid_request)
     └── RuleViolation                 a rule of domain.md refuses the operation
@@ -38,6 +40,16 @@ class DomainError(Exception):
 
 class NotFound(DomainError):
     code = "not_found"
+
+
+class Unauthenticated(DomainError):
+    code = "unauthenticated"
+
+
+class StatementFileInvalid(DomainError):
+    """An uploaded statement file cannot be read; ``details`` name the line and column."""
+
+    code = "statement_file_invalid"
 
 
 class Forbidden(DomainError):

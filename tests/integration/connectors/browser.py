@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from urllib.parse import urlencode
 
 import httpx
 
@@ -52,10 +53,18 @@ class _PageParser(HTMLParser):
         elif tag == "input" and self._form is not None and a.get("name"):
             kind = a.get("type", "text").lower()
             self._form.fields.append(
-                Field(a["name"], a.get("value", "on" if kind == "checkbox" else ""), kind, a.get("value", ""), "disabled" in a)
+                Field(
+                    a["name"],
+                    a.get("value", "on" if kind == "checkbox" else ""),
+                    kind,
+                    a.get("value", ""),
+                    "disabled" in a,
+                )
             )
         elif tag == "button" and self._form is not None:
-            self._button = Field(a.get("name", ""), a.get("value", ""), "submit", "", "disabled" in a)
+            self._button = Field(
+                a.get("name", ""), a.get("value", ""), "submit", "", "disabled" in a
+            )
             self._form.fields.append(self._button)
         elif tag == "a":
             self._link = Link(a.get("href", ""))
@@ -108,14 +117,15 @@ class Browser:
         assert self.page is not None
         for form in self._parsed().forms:
             pressed = next(
-                (f for f in form.fields if f.kind in ("submit", "button") and button in f.label), None
+                (f for f in form.fields if f.kind in ("submit", "button") and button in f.label),
+                None,
             )
             if pressed is None:
                 continue
             data: list[tuple[str, str]] = []
             for f in form.fields:
-                if f.kind in ("submit", "button"):
-                    continue
+                if f.kind in ("submit", "button") or f.disabled:
+                    continue  # a person cannot send a disabled field
                 if f.kind in ("checkbox", "radio"):
                     if tick is not None and f.value in tick:
                         data.append((f.name, f.value))
@@ -129,7 +139,7 @@ class Browser:
             self.page = await self.client.request(
                 form.method.upper(),
                 url,
-                content=httpx.QueryParams(data).__str__().encode(),
+                content=urlencode(data).encode(),
                 headers={"content-type": "application/x-www-form-urlencoded"},
             )
             return self.page

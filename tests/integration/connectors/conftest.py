@@ -42,7 +42,9 @@ class Control:
         self.client = client
         self.prefix = f"/sandbox/{issuer}/control"
 
-    async def __call__(self, path: str, body: dict[str, Any] | None = None, method: str = "POST") -> Any:
+    async def __call__(
+        self, path: str, body: dict[str, Any] | None = None, method: str = "POST"
+    ) -> Any:
         response = await self.client.request(method, f"{self.prefix}{path}", json=body)
         assert response.is_success, (path, response.status_code, response.text)
         return response.json() if response.content else None

@@ -1,0 +1,51 @@
+"""Dependencies of the routers: the service context and the authenticated caller."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from backend.domain import errors
+from backend.service.context import Principal, ServiceContext
+
+
+class TokenResolver(Protocol):
+    async def email_for_token_hash(self, token_hash: str) -> str | None: ...
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+_bearer = HTTPBearer(auto_error=False, description="renkei API token")
+
+
+def get_services(request: Request) -> ServiceContext:
+    services: ServiceContext = request.app.state.services
+    return services
+
+
+async def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Bearer token → caller. The admin token acts as a support administrator (all offices)."""
+    if credentials is None or not credentials.credentials:
+        raise errors.Unauthenticated("a bearer token is required")
+    token = credentials.credentials
+    admin_token: str | None = request.app.state.admin_token
+    if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
+        return Principal(email="support@renkei.local", support_admin=True)
+    resolver: TokenResolver = request.app.state.token_resolver
+    email = await resolver.email_for_token_hash(hash_token(token))
+    if email is None:
+        raise errors.Unauthenticated("unknown token")
+    return Principal(email=email)
+
+
+Services = Annotated[ServiceContext, Depends(get_services)]
+Caller = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,372 @@
+"""Request and response models of the REST API: the back end's contract.
+
+The typed client (``connectors/backend_client.py``) imports these models, so they
+hold only plain, JSON-friendly fields. Nothing here carries an encrypted field, an
+OAuth token, a code verifier or a stored password: the ``from_*`` constructors
+copy the fields that may leave the back end and nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.domain.model import (
+    Account,
+    AccountStatus,
+    ApiLink,
+    AuthorizationPurpose,
+    Card,
+    CardRole,
+    Event,
+    Issuer,
+    LinkStatus,
+    Membership,
+    Office,
+    Role,
+    Rollout,
+    Statement,
+    StatementSource,
+    StatementStatus,
+    SyncMethod,
+)
+
+# Requests carry passwords only on their way to the issuer (legacy login, R7);
+# ``repr=False`` keeps them out of log lines and error reports.
+_PASSWORD = Field(min_length=1, repr=False, json_schema_extra={"format": "password"})
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# --------------------------------------------------------------------------- errors
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. `card_already_linked`.")
+    rule: str | None = Field(
+        default=None, description="The rule of the domain that refused, e.g. `R5`."
+    )
+    message: str = Field(description="Developer-facing explanation (English).")
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer of the API has this shape."""
+
+    error: ErrorBody
+
+
+# --------------------------------------------------------------------------- offices
+class OfficeOut(_Out):
+    id: str
+    name: str
+    role: Role = Field(description="The caller's role in this office.")
+    created_at: dt.datetime
+
+    @classmethod
+    def from_domain(cls, office: Office, role: Role) -> OfficeOut:
+        return cls(id=office.id, name=office.name, role=role, created_at=office.created_at)
+
+
+class OfficeDetailOut(OfficeOut):
+    released_issuers: list[Issuer] = Field(
+        description="Issuers whose API linking is released for this office (R3/R4)."
+    )
+
+
+class OfficeCreate(_In):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class MemberOut(_Out):
+    office_id: str
+    email: str
+    role: Role
+
+    @classmethod
+    def from_domain(cls, member: Membership) -> MemberOut:
+        return cls(office_id=member.office_id, email=member.email, role=member.role)
+
+
+class MemberPut(_In):
+    role: Role
+
+
+class NoticeOut(_Out):
+    """R4: the orange notice of the home screen."""
+
+    issuer: Issuer
+    account_ids: list[str] = Field(description="Accounts that can be switched to API now.")
+
+
+class RolloutCreate(_In):
+    issuer: Issuer
+
+
+class RolloutOut(_Out):
+    office_id: str
+    issuer: Issuer
+    released_at: dt.datetime
+
+    @classmethod
+    def from_domain(cls, rollout: Rollout) -> RolloutOut:
+        return cls(
+            office_id=rollout.office_id, issuer=rollout.issuer, released_at=rollout.released_at
+        )
+
+
+# --------------------------------------------------------------------------- accounts
+class CardOut(_Out):
+    id: str
+    masked_number: str
+    product: str
+    holder_name: str
+    role: CardRole
+
+    @classmethod
+    def from_domain(cls, card: Card) -> CardOut:
+        return cls(
+            id=card.id,
+            masked_number=card.masked_number,
+            product=card.product,
+            holder_name=card.holder_name,
+            role=card.role,
+        )
+
+
+class LinkOut(_Out):
+    status: LinkStatus
+    subject: str = Field(description="Amex online-service ID or MyJCB ID that consented.")
+    expires_at: dt.datetime | None
+
+    @classmethod
+    def from_domain(cls, link: ApiLink) -> LinkOut:
+        # Deliberately not the tokens: they never leave the back end.
+        return cls(status=link.status, subject=link.subject, expires_at=link.expires_at)
+
+
+class AccountOut(_Out):
+    id: str
+    office_id: str
+    name: str
+    issuer: Issuer
+    sync_method: SyncMethod
+    status: AccountStatus
+    card: CardOut | None
+    last_synced_at: dt.datetime | None
+    last_error: str | None
+    link: LinkOut | None
+    has_legacy_credentials: bool = Field(
+        description="True while an ID and password are stored (none after a switch, R2)."
+    )
+    created_at: dt.datetime
+
+    @classmethod
+    def from_domain(
+        cls, account: Account, card: Card | None = None, link: ApiLink | None = None
+    ) -> AccountOut:
+        return cls(
+            id=account.id,
+            office_id=account.office_id,
+            name=account.name,
+            issuer=account.issuer,
+            sync_method=account.sync_method,
+            status=account.status,
+            card=CardOut.from_domain(card) if card else None,
+            last_synced_at=account.last_synced_at,
+            last_error=account.last_error,
+            link=LinkOut.from_domain(link) if link else None,
+            has_legacy_credentials=account.has_legacy_credentials,
+            created_at=account.created_at,
+        )
+
+
+class LegacyAccountCreate(_In):
+    """The old ID/password method; the login is checked at the issuer first."""
+
+    sync_method: Literal["legacy"]
+    issuer: Issuer
+    name: str = Field(default="", max_length=200)
+    login_id: str = Field(min_length=1, repr=False)
+    password: str = _PASSWORD
+    card_ref: str | None = Field(
+        default=None, description="Required when the login shows several cards (R15)."
+    )
+
+
+class ApiAccountCreate(_In):
+    """R11: a new API account; the answer carries the issuer's authorization URL."""
+
+    sync_method: Literal["api"]
+    issuer: Issuer
+    name: str = Field(default="", max_length=200)
+    card_id: str | None = Field(default=None, description="A card already known, if any.")
+
+
+class UploadCard(_In):
+    card_ref: str = Field(min_length=1)
+    product: str = Field(min_length=1)
+    masked_number: str = Field(min_length=4)
+    holder_name: str = Field(min_length=1)
+    role: CardRole = CardRole.BASIC
+
+
+class UploadAccountCreate(_In):
+    """An account fed only by statement files."""
+
+    sync_method: Literal["upload"]
+    issuer: Issuer
+    name: str = Field(default="", max_length=200)
+    card: UploadCard
+
+
+AccountCreate = Annotated[
+    LegacyAccountCreate | ApiAccountCreate | UploadAccountCreate,
+    Field(discriminator="sync_method"),
+]
+
+
+class AuthorizationStartOut(_Out):
+    """Where to send the person's browser to consent at the issuer (R11, R12)."""
+
+    account_id: str
+    authorization_url: str
+
+
+class AccountDeletedOut(_Out):
+    id: str
+    status: AccountStatus
+    deleted_at: dt.datetime | None
+
+    @classmethod
+    def from_domain(cls, account: Account) -> AccountDeletedOut:
+        return cls(id=account.id, status=account.status, deleted_at=account.deleted_at)
+
+
+class SyncResultOut(_Out):
+    account_id: str
+    status: Literal["succeeded", "failed", "skipped"]
+    added: int = 0
+    modified: int = 0
+    removed: int = 0
+    error_code: str | None = None
+
+
+class CardUseOut(_Out):
+    """One account syncing the card; office fields are null where the caller may not see it."""
+
+    account_id: str | None
+    office_id: str | None
+    office_name: str | None
+    sync_method: SyncMethod
+    api_linked: bool
+
+
+class CardUsesOut(_Out):
+    """R14: every office syncing this card, and which one holds its API link."""
+
+    card: CardOut
+    uses: list[CardUseOut]
+
+
+# --------------------------------------------------------------------------- statements
+class StatementOut(_Out):
+    id: str
+    account_id: str
+    card_id: str
+    use_date: dt.date
+    posted_date: dt.date | None
+    merchant: str
+    amount_jpy: int
+    foreign_amount: str | None
+    foreign_currency: str | None
+    holder_name: str | None
+    status: StatementStatus
+    source: StatementSource
+    issuer_txn_id: str | None
+
+    @classmethod
+    def from_domain(cls, statement: Statement) -> StatementOut:
+        return cls.model_validate(statement, from_attributes=True)
+
+
+class StatementPageOut(_Out):
+    items: list[StatementOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end.")
+
+
+class SkippedGroupOut(_Out):
+    card: str = Field(description="The file's card key (会員番号 or ご利用者).")
+    rows: int
+
+
+class UploadResultOut(_Out):
+    added: int
+    duplicates: int
+    skipped_groups: list[SkippedGroupOut] = Field(
+        default_factory=list,
+        description="Rows of other cards, left out (R15: one account per card).",
+    )
+
+
+class OldCardCredentials(_In):
+    """R7 (b): the old card's own issuer-website login, used once and not stored."""
+
+    login_id: str = Field(min_length=1, repr=False)
+    password: str = _PASSWORD
+
+
+class OldCardAccountCreate(OldCardCredentials):
+    """R7 (c): a new account for the old card with its credentials."""
+
+    name: str = Field(default="", max_length=200)
+
+
+# --------------------------------------------------------------------------- events
+class EventOut(_Out):
+    id: str
+    type: str
+    office_id: str | None
+    account_id: str | None
+    created_at: dt.datetime
+    payload: dict[str, Any]
+
+    @classmethod
+    def from_domain(cls, event: Event) -> EventOut:
+        return cls(
+            id=event.id,
+            type=event.type,
+            office_id=event.office_id,
+            account_id=event.account_id,
+            created_at=event.created_at,
+            payload=dict(event.payload),
+        )
+
+
+# --------------------------------------------------------------------------- OAuth, webhooks
+class AuthorizationOutcomeOut(_Out):
+    """The end of an authorization at the issuer; ``error_code`` is null when linked."""
+
+    linked: bool
+    account_id: str | None
+    office_id: str | None
+    purpose: AuthorizationPurpose | None
+    error_code: str | None = None
+    rule: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class IssuerWebhookIn(BaseModel):
+    event_id: str = Field(min_length=1)
+    type: str = Field(min_length=1, description="statements.available, link.revoked, ...")
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class IssuerWebhookAck(BaseModel):
+    status: Literal["processed", "duplicate"]

@@ -1,0 +1,197 @@
+"""The composition root: settings in, a running renkei out. Only this module wires parts."""
+
+from __future__ import annotations
+
+import logging
+import secrets as pysecrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from backend.api.app import create_api_router, install_error_handlers
+from backend.db.engine import make_engine, make_sessions, migrate, ping
+from backend.db.job_store import SqlJobStore
+from backend.db.repository import SqlUnitOfWork
+from backend.db.token_store import SqlTokenStore
+from backend.domain.model import Issuer
+from backend.jobs.runner import InProcessRunner
+from backend.secrets import FernetSecretBox, load_or_create_key_file
+from backend.service import jobs as job_kinds
+from backend.service.context import ServiceContext
+from backend.service.ports import IssuerGateway
+from backend.service.sync import sync_account
+from connectors.issuers import IssuerConfig, build_gateways
+from renkei.settings import Settings
+from renkei.statement_files import parse_statement_file
+
+log = logging.getLogger("renkei")
+
+
+@dataclass
+class Runtime:
+    """Everything a running renkei holds; built once per process."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    services: ServiceContext
+    runner: InProcessRunner
+    tokens: SqlTokenStore
+
+
+def _secret_file(path: Path) -> str:
+    """A random secret kept in the data directory, readable by the owner only."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(pysecrets.token_urlsafe(32))
+    path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def issuer_webhook_secret(settings: Settings, issuer: str) -> str:
+    configured = settings.amex_webhook_secret if issuer == "amex" else settings.jcb_webhook_secret
+    if configured is not None:
+        return configured.get_secret_value()
+    return _secret_file(settings.data_dir / f"{issuer}-webhook-secret")
+
+
+def secret_keys(settings: Settings) -> list[str]:
+    if settings.secret_keys is not None:
+        return [k.strip() for k in settings.secret_keys.get_secret_value().split(",") if k.strip()]
+    return load_or_create_key_file(settings.data_dir / "secret-keys")
+
+
+def build_runtime(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> Runtime:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url())
+    sessions = make_sessions(engine)
+    configs = {
+        name: IssuerConfig(
+            base_url=settings.issuer_base_url(name),
+            client_id=getattr(settings, f"{name}_client_id"),
+            client_secret=getattr(settings, f"{name}_client_secret").get_secret_value(),
+        )
+        for name in ("amex", "jcb")
+    }
+    in_process = {n: c for n, c in configs.items() if settings.uses_sandbox(n)}
+    remote = {n: c for n, c in configs.items() if not settings.uses_sandbox(n)}
+    gateways: dict[Issuer, IssuerGateway] = {}
+    for name, gateway in {
+        **build_gateways(in_process, transport),
+        **build_gateways(remote),
+    }.items():
+        gateways[Issuer(name)] = gateway
+    services = ServiceContext(
+        uow=lambda: SqlUnitOfWork(sessions),
+        gateways=gateways,
+        secrets=FernetSecretBox(secret_keys(settings)),
+        oauth_redirect_uri=settings.oauth_redirect_uri,
+        webhook_urls=settings.subscriber_urls,
+    )
+    outgoing = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+
+    async def run_sync(payload: dict[str, Any]) -> object:
+        return await sync_account(services, str(payload["account_id"]))
+
+    runner = InProcessRunner(
+        SqlJobStore(sessions),
+        {job_kinds.SYNC_ACCOUNT: run_sync},
+        sender=_http_sender if outgoing else None,
+        webhook_secret=outgoing,
+        clock=services.clock,
+    )
+    return Runtime(settings, engine, sessions, services, runner, SqlTokenStore(sessions))
+
+
+async def _http_sender(url: str, body: bytes, headers: dict[str, str]) -> int:
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(url, content=body, headers=headers)
+        return response.status_code
+
+
+def create_app(settings: Settings | None = None, *, start_jobs: bool | None = None) -> FastAPI:
+    """The whole service: API, OAuth callback, issuer webhooks, sandbox, job runner."""
+    settings = settings or Settings()
+    holder: dict[str, Runtime] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = holder["runtime"]
+        await migrate(runtime.engine)
+        if settings.seed_demo:
+            from renkei.demo import seed_demo
+
+            await seed_demo(runtime)
+        run_jobs = settings.run_jobs if start_jobs is None else start_jobs
+        if run_jobs:
+            runtime.runner.start()
+        try:
+            yield
+        finally:
+            if run_jobs:
+                await runtime.runner.stop()
+            await runtime.engine.dispose()
+
+    app = FastAPI(
+        title="renkei",
+        version="0.1.0",
+        description="Card-link service: Amex and JCB statements by issuer API, with every "
+        "rule of the card issuers enforced.",
+        lifespan=lifespan,
+    )
+    transport = httpx.ASGITransport(app=app)
+    runtime = build_runtime(settings, transport)
+    holder["runtime"] = runtime
+    app.state.runtime = runtime
+    app.state.services = runtime.services
+    app.state.admin_token = (
+        settings.admin_token.get_secret_value() if settings.admin_token else None
+    )
+    app.state.token_resolver = runtime.tokens
+    app.state.parse_statement_file = parse_statement_file
+    app.state.issuer_webhook_secrets = {
+        name: issuer_webhook_secret(settings, name) for name in ("amex", "jcb")
+    }
+    install_error_handlers(app)
+    app.include_router(create_api_router())
+
+    @app.get("/healthz", tags=["health"], summary="200 once the database answers")
+    async def healthz() -> JSONResponse:
+        healthy = await ping(runtime.engine)
+        return JSONResponse({"status": "ok" if healthy else "unavailable"}, 200 if healthy else 503)
+
+    if settings.sandbox:
+        _mount_sandbox(app, settings, transport)
+    return app
+
+
+def _mount_sandbox(app: FastAPI, settings: Settings, transport: httpx.AsyncBaseTransport) -> None:
+    from sandbox import ClientRegistration
+    from sandbox import create_app as create_sandbox
+
+    clients = [
+        ClientRegistration(
+            client_id=settings.amex_client_id,
+            client_secret=settings.amex_client_secret.get_secret_value(),
+            redirect_uris=[settings.oauth_redirect_uri],
+            name="renkei",
+            webhook_url=f"{settings.public_url.rstrip('/')}/api/v1/issuer-webhooks/{{issuer}}",
+            webhook_secret=None,
+        )
+    ]
+    sandbox_app = create_sandbox(
+        clients=clients,
+        webhook_transport=transport,
+        webhook_secrets={n: issuer_webhook_secret(settings, n) for n in ("amex", "jcb")},
+    )
+    app.state.sandbox = sandbox_app
+    for route in sandbox_app.routes:
+        app.router.routes.append(route)

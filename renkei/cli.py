@@ -1,0 +1,94 @@
+"""The ``renkei`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from renkei.settings import Settings
+
+app = typer.Typer(help="renkei: card statements by issuer API, and a guided support assistant.")
+token_app = typer.Typer(help="API tokens of members.")
+keys_app = typer.Typer(help="Encryption keys of stored secrets.")
+app.add_typer(token_app, name="token")
+app.add_typer(keys_app, name="keys")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Start renkei: API, sandbox issuers, job runner; SQLite in the data directory by default."""
+    from renkei.bootstrap import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    if "public_url" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
+    typer.echo(f"renkei on http://{host}:{port}  (data: {settings.data_dir})")
+    typer.echo(f"database: {settings.resolved_database_url().split('@')[-1]}")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
+) -> None:
+    """Run only the simulated Amex and JCB issuers."""
+    from sandbox import create_app as create_sandbox
+
+    uvicorn.run(create_sandbox(), host=host, port=port, log_level="info")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations."""
+    from backend.db.engine import make_engine
+    from backend.db.engine import migrate as run_migrations
+
+    async def run() -> None:
+        engine = make_engine(Settings().resolved_database_url())
+        await run_migrations(engine)
+        await engine.dispose()
+
+    asyncio.run(run())
+    typer.echo("database is up to date")
+
+
+@token_app.command("create")
+def token_create(
+    email: Annotated[str, typer.Argument(help="The member's email.")],
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+) -> None:
+    """Create an API token for a member; it is shown once."""
+    from backend.db.engine import make_engine, make_sessions
+    from backend.db.engine import migrate as run_migrations
+    from backend.db.token_store import SqlTokenStore
+
+    async def run() -> str:
+        engine = make_engine(Settings().resolved_database_url())
+        await run_migrations(engine)
+        token = await SqlTokenStore(make_sessions(engine)).create(email, name)
+        await engine.dispose()
+        return token
+
+    typer.echo(asyncio.run(run()))
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Put a new encryption key first and re-encrypt every stored secret with it."""
+    from renkei.keys import rotate_keys
+
+    count = asyncio.run(rotate_keys(Settings()))
+    typer.echo(f"re-encrypted {count} secrets")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,62 @@
+"""The one settings class: ``RENKEI_*`` environment variables and ``DATABASE_URL``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "renkei"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RENKEI_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "RENKEI_DATABASE_URL")
+    )
+    admin_token: SecretStr | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    secret_keys: SecretStr | None = None  # comma-separated Fernet keys, newest first
+    seed_demo: bool = True
+    sandbox: bool = True  # mount the simulated issuers under /sandbox
+    run_jobs: bool = True  # run the in-process job runner in `serve`
+
+    amex_base_url: str | None = None
+    amex_client_id: str = "renkei-demo"
+    amex_client_secret: SecretStr = SecretStr("renkei-demo-secret")
+    amex_webhook_secret: SecretStr | None = None
+    jcb_base_url: str | None = None
+    jcb_client_id: str = "renkei-demo"
+    jcb_client_secret: SecretStr = SecretStr("renkei-demo-secret")
+    jcb_webhook_secret: SecretStr | None = None
+
+    webhook_urls: str = ""  # comma-separated subscribers of renkei's own webhooks
+    webhook_secret: SecretStr | None = None
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'renkei.sqlite3'}"
+
+    def issuer_base_url(self, issuer: str) -> str:
+        explicit = self.amex_base_url if issuer == "amex" else self.jcb_base_url
+        return explicit or f"{self.public_url.rstrip('/')}/sandbox/{issuer}"
+
+    def uses_sandbox(self, issuer: str) -> bool:
+        explicit = self.amex_base_url if issuer == "amex" else self.jcb_base_url
+        return self.sandbox and not explicit
+
+    @property
+    def oauth_redirect_uri(self) -> str:
+        return f"{self.public_url.rstrip('/')}/api/v1/oauth/callback"
+
+    @property
+    def subscriber_urls(self) -> list[str]:
+        return [u.strip() for u in self.webhook_urls.split(",") if u.strip()]

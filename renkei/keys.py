@@ -29,10 +29,16 @@ async def rotate_keys(settings: Settings) -> int:
     count = 0
     async with make_sessions(engine)() as session:
         for table, columns in _SECRET_COLUMNS:
-            for row in (await session.execute(select(table.c.id, *[table.c[c] for c in columns]))).all():
-                values = {c: box.rotate(getattr(row, c)) for c in columns if getattr(row, c) is not None}
+            for row in (
+                await session.execute(select(table.c.id, *[table.c[c] for c in columns]))
+            ).all():
+                values = {
+                    c: box.rotate(getattr(row, c)) for c in columns if getattr(row, c) is not None
+                }
                 if values:
-                    await session.execute(update(table).where(table.c.id == row.id).values(**values))
+                    await session.execute(
+                        update(table).where(table.c.id == row.id).values(**values)
+                    )
                     count += len(values)
         await session.commit()
     await engine.dispose()

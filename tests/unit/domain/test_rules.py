@@ -21,7 +21,9 @@ from backend.domain.model import (
 from backend.domain.statements import natural_key, surplus_of_batch
 
 
-def amex_card(ref: str = "amex-gold-2001", product: str = "amex_business_gold", **kw: object) -> Card:
+def amex_card(
+    ref: str = "amex-gold-2001", product: str = "amex_business_gold", **kw: object
+) -> Card:
     return Card(Issuer.AMEX, ref, product, "XXXX-XXXXXX-21001", "YAMADA TARO", **kw)  # type: ignore[arg-type]
 
 
@@ -84,7 +86,9 @@ def test_r6_combined_login_refused() -> None:
     card = jcb_card()
     with pytest.raises(errors.CombinedLoginRefused) as info:
         rules.ensure_grant_fits_account(
-            issuer=Issuer.JCB, subject_kind="combined", granted_card_refs=[card.card_ref],
+            issuer=Issuer.JCB,
+            subject_kind="combined",
+            granted_card_refs=[card.card_ref],
             account_card=card,
         )
     assert info.value.code == "combined_login_not_supported"
@@ -93,7 +97,9 @@ def test_r6_combined_login_refused() -> None:
 def test_r6_wrong_myjcb_id_refused() -> None:
     with pytest.raises(errors.WrongMyJcbId):
         rules.ensure_grant_fits_account(
-            issuer=Issuer.JCB, subject_kind="single", granted_card_refs=["jcb-other"],
+            issuer=Issuer.JCB,
+            subject_kind="single",
+            granted_card_refs=["jcb-other"],
             account_card=jcb_card(),
         )
 
@@ -127,23 +133,31 @@ def test_r13_one_amex_card_per_authorization() -> None:
     for refs in ([], [card.card_ref, "amex-biz-1001"]):
         with pytest.raises(errors.OneCardPerAuthorization):
             rules.ensure_grant_fits_account(
-                issuer=Issuer.AMEX, subject_kind="single", granted_card_refs=refs,
+                issuer=Issuer.AMEX,
+                subject_kind="single",
+                granted_card_refs=refs,
                 account_card=card,
             )
 
 
 def test_r15_supplementary_card_must_be_registered() -> None:
-    supplementary = amex_card("amex-plat-3002", "amex_business_platinum", role=CardRole.SUPPLEMENTARY)
+    supplementary = amex_card(
+        "amex-plat-3002", "amex_business_platinum", role=CardRole.SUPPLEMENTARY
+    )
     with pytest.raises(errors.SupplementaryNotRegistered):
         rules.ensure_supplementary_registered(supplementary, ["amex-plat-3001"])
     rules.ensure_supplementary_registered(supplementary, ["amex-plat-3002"])
 
 
 def test_r15_basic_card_consent_does_not_fit_supplementary_account() -> None:
-    supplementary = amex_card("amex-plat-3002", "amex_business_platinum", role=CardRole.SUPPLEMENTARY)
+    supplementary = amex_card(
+        "amex-plat-3002", "amex_business_platinum", role=CardRole.SUPPLEMENTARY
+    )
     with pytest.raises(errors.CardMismatch):
         rules.ensure_grant_fits_account(
-            issuer=Issuer.AMEX, subject_kind="single", granted_card_refs=["amex-plat-3001"],
+            issuer=Issuer.AMEX,
+            subject_kind="single",
+            granted_card_refs=["amex-plat-3001"],
             account_card=supplementary,
         )
 

@@ -1,0 +1,25 @@
+"""Storage fixtures: every test here runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backend.db.engine import make_engine, make_sessions, migrate
+from tests.support.databases import database_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def sessions(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    with database_url(request.param, tmp_path) as url:
+        engine = make_engine(url)
+        await migrate(engine)
+        try:
+            yield make_sessions(engine)
+        finally:
+            await engine.dispose()

@@ -60,7 +60,8 @@ def issuer_webhook_secret(settings: Settings, issuer: str) -> str:
     configured = settings.amex_webhook_secret if issuer == "amex" else settings.jcb_webhook_secret
     if configured is not None:
         return configured.get_secret_value()
-    return _secret_file(settings.data_dir / f"{issuer}-webhook-secret")
+    # The mounted sandbox registers one client at both issuers, with one secret.
+    return _secret_file(settings.data_dir / "issuer-webhook-secret")
 
 
 def secret_keys(settings: Settings) -> list[str]:
@@ -184,14 +185,10 @@ def _mount_sandbox(app: FastAPI, settings: Settings, transport: httpx.AsyncBaseT
             redirect_uris=[settings.oauth_redirect_uri],
             name="renkei",
             webhook_url=f"{settings.public_url.rstrip('/')}/api/v1/issuer-webhooks/{{issuer}}",
-            webhook_secret=None,
+            webhook_secret=issuer_webhook_secret(settings, "amex"),
         )
     ]
-    sandbox_app = create_sandbox(
-        clients=clients,
-        webhook_transport=transport,
-        webhook_secrets={n: issuer_webhook_secret(settings, n) for n in ("amex", "jcb")},
-    )
+    sandbox_app = create_sandbox(clients=clients, webhook_transport=transport)
     app.state.sandbox = sandbox_app
     for route in sandbox_app.routes:
         app.router.routes.append(route)

@@ -187,8 +187,6 @@ def next_card_id(state: SandboxState, issuer: Issuer, product: str) -> str:
         "jcb_excluded": "jcb-other",
     }.get(product, product.replace("_", "-"))
     numbers = [
-        int(found[-1])
-        for cid in state.issuers[issuer].cards
-        if (found := re.findall(r"\d+", cid))
+        int(found[-1]) for cid in state.issuers[issuer].cards if (found := re.findall(r"\d+", cid))
     ]
     return f"{short}-{max(numbers, default=5000) + 1}"

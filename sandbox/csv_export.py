@@ -8,7 +8,9 @@ from datetime import date
 from sandbox.state import Card
 from sandbox.statements import Purchase
 
-AMEX_HEADER = "ご利用日,データ処理日,ご利用内容,カード会員様名,会員番号 #,金額,海外通貨利用金額,換算レート"
+AMEX_HEADER = (
+    "ご利用日,データ処理日,ご利用内容,カード会員様名,会員番号 #,金額,海外通貨利用金額,換算レート"
+)
 JCB_HEADER = (
     "ご利用者,カテゴリ,ご利用日,ご利用先など,ご利用金額(￥),支払区分,今回回数,訂正サイン,"
     "お支払い金額(￥),国内／海外,摘要,備考"
@@ -45,7 +47,9 @@ def amex_csv(rows: Iterable[tuple[Card, Purchase]]) -> bytes:
     """
     lines = [AMEX_HEADER]
     for card, bought in rows:
-        foreign = f"{bought.foreign_amount} {bought.foreign_currency}" if bought.foreign_amount else ""
+        foreign = (
+            f"{bought.foreign_amount} {bought.foreign_currency}" if bought.foreign_amount else ""
+        )
         lines.append(
             ",".join(
                 [

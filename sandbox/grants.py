@@ -44,7 +44,9 @@ class CardChoice:
     reason: str | None = None
 
 
-def card_choices(state: SandboxState, issuer: Issuer, client_id: str, user_id: str) -> list[CardChoice]:
+def card_choices(
+    state: SandboxState, issuer: Issuer, client_id: str, user_id: str
+) -> list[CardChoice]:
     """The cards the card page lists for a login, and which can be chosen.
 
     Args:
@@ -68,7 +70,9 @@ def card_choices(state: SandboxState, issuer: Issuer, client_id: str, user_id: s
             # R1: MyJCB cannot take this card, so the link cannot cover it.
             choices.append(CardChoice(card, False, "このカードは API 連携の対象外です。"))
         elif card.status != "active":
-            choices.append(CardChoice(card, False, "切替済みのカードです。明細は新しいカードで連携されます。"))
+            choices.append(
+                CardChoice(card, False, "切替済みのカードです。明細は新しいカードで連携されます。")
+            )
         else:
             choices.append(CardChoice(card, True))
     return choices

@@ -1,4 +1,4 @@
-"""The OAuth 2.0 endpoints that answer JSON: RFC 8414 metadata, token (RFC 6749), revocation (RFC 7009)."""
+"""OAuth endpoints answering JSON: metadata (RFC 8414), token (RFC 6749), revocation (RFC 7009)."""
 
 from __future__ import annotations
 

@@ -55,7 +55,9 @@ def build_pages_router(state: SandboxState, issuer: Issuer) -> APIRouter:
         if pending is None or state.now() > pending.expires_at:
             return error_page(request, "手続きの有効期限が切れました。最初からやり直してください。")
         if pending.stage != stage:
-            return error_page(request, "この手続きはすでに進んでいます。最初からやり直してください。")
+            return error_page(
+                request, "この手続きはすでに進んでいます。最初からやり直してください。"
+            )
         return pending
 
     @router.get("/oauth/authorize", include_in_schema=False)
@@ -72,7 +74,10 @@ def build_pages_router(state: SandboxState, issuer: Issuer) -> APIRouter:
         repeated = [key for key in set(params.keys()) if len(params.getlist(key)) > 1]
         if repeated:
             return error_redirect(
-                redirect_uri, "invalid_request", f"repeated parameter {sorted(repeated)[0]}", state_value
+                redirect_uri,
+                "invalid_request",
+                f"repeated parameter {sorted(repeated)[0]}",
+                state_value,
             )
         if params.get("response_type") != "code":
             return error_redirect(
@@ -90,7 +95,10 @@ def build_pages_router(state: SandboxState, issuer: Issuer) -> APIRouter:
         challenge = params.get("code_challenge", "")
         if not S256_CHALLENGE.match(challenge):
             return error_redirect(
-                redirect_uri, "invalid_request", "code_challenge is missing or malformed", state_value
+                redirect_uri,
+                "invalid_request",
+                "code_challenge is missing or malformed",
+                state_value,
             )
         pending = AuthorizationRequest(
             txn=new_id("txn"),
@@ -128,7 +136,11 @@ def build_pages_router(state: SandboxState, issuer: Issuer) -> APIRouter:
         pending.user_id = user_id
         pending.stage = "consent"
         return render(
-            request, issuer, "consent.html", txn=pending.txn, client_name=client_name(pending.client_id)
+            request,
+            issuer,
+            "consent.html",
+            txn=pending.txn,
+            client_name=client_name(pending.client_id),
         )
 
     @router.post("/oauth/authorize/consent", include_in_schema=False)

@@ -259,6 +259,21 @@ class IssuerData:
     sessions: dict[str, LegacySession] = field(default_factory=dict)
     faults: dict[str, Fault] = field(default_factory=dict)
 
+    def clear(self) -> None:
+        """Forget everything of this issuer (used by reset)."""
+        for mapping in (
+            self.users,
+            self.cards,
+            self.grants,
+            self.requests,
+            self.codes,
+            self.access_tokens,
+            self.refresh_tokens,
+            self.sessions,
+            self.faults,
+        ):
+            mapping.clear()
+
     def cards_of_user(self, user_id: str) -> list[Card]:
         """Cards held under one ID, in a stable order."""
         return sorted(
@@ -290,9 +305,9 @@ class IssuerData:
     def active_grant_holding(self, client_id: str, card_id: str) -> Grant | None:
         """The active grant of ``client_id`` that already links ``card_id`` (R5)."""
         for grant in self.grants.values():
-            if grant.status == "active" and grant.client_id == client_id:
-                if card_id in grant.card_ids:
-                    return grant
+            active = grant.status == "active" and grant.client_id == client_id
+            if active and card_id in grant.card_ids:
+                return grant
         return None
 
 
@@ -366,7 +381,12 @@ class SandboxState:
         self.generation += 1
         self.clock = SandboxClock()
         self.settings = SandboxSettings()
-        self.issuers = {issuer: IssuerData(issuer=issuer) for issuer in ISSUERS}
+        # Cleared in place: the routers hold on to these objects.
+        for issuer in ISSUERS:
+            if issuer in self.issuers:
+                self.issuers[issuer].clear()
+            else:
+                self.issuers[issuer] = IssuerData(issuer=issuer)
         self.deliveries.clear()
         self.due_notifications.clear()
         seed_demo_data(self)

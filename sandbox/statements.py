@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
@@ -270,7 +271,7 @@ class StatementLedger:
     def runs(self) -> list[tuple[int, int]]:
         """Elementary runs: maximal index ranges no event boundary cuts."""
         bounds = sorted({b for ev in self.events for b in (ev.start, ev.stop)})
-        return [(lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False) if lo < hi]
+        return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if lo < hi]
 
 
 def _in_effect(event: RangeEvent, snapshot: Snapshot | None, delayed: bool) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ def issuer_base_url(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}{mount_prefix(request)}"
 
 
-def route_path(scope: dict[str, Any]) -> str:
+def route_path(scope: Mapping[str, Any]) -> str:
     """The request path relative to the mount prefix."""
     path: str = scope.get("path", "")
     root_path: str = scope.get("root_path", "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
@@ -11,10 +12,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from backend.domain import errors
 from backend.service.context import Principal, ServiceContext
+from backend.service.ports import ParsedStatementGroup
 
 
 class TokenResolver(Protocol):
     async def email_for_token_hash(self, token_hash: str) -> str | None: ...
+
+
+class StatementFileParser(Protocol):
+    """Reads an issuer's statement file; raises ``StatementFileInvalid`` when it cannot."""
+
+    def __call__(self, data: bytes, issuer: str) -> list[ParsedStatementGroup]: ...
 
 
 def hash_token(token: str) -> str:
@@ -49,3 +57,17 @@ async def get_principal(
 
 Services = Annotated[ServiceContext, Depends(get_services)]
 Caller = Annotated[Principal, Depends(get_principal)]
+
+
+def get_statement_parser(request: Request) -> StatementFileParser:
+    parser: StatementFileParser = request.app.state.parse_statement_file
+    return parser
+
+
+def get_issuer_webhook_secrets(request: Request) -> Mapping[str, str]:
+    secrets: Mapping[str, str] = getattr(request.app.state, "issuer_webhook_secrets", {})
+    return secrets
+
+
+StatementParser = Annotated[StatementFileParser, Depends(get_statement_parser)]
+IssuerWebhookSecrets = Annotated[Mapping[str, str], Depends(get_issuer_webhook_secrets)]

@@ -173,7 +173,9 @@ def _doc(description: str, *codes: str) -> dict[str, Any]:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _doc("The request cannot be carried out as sent.", "invalid_request", "legacy_login_failed"),
+    400: _doc(
+        "The request cannot be carried out as sent.", "invalid_request", "legacy_login_failed"
+    ),
     401: _doc("Missing or unknown bearer token, or a bad webhook signature.", "unauthenticated"),
     403: _doc("The caller's role in the office is too low.", "forbidden"),
     404: _doc("No such object, or not visible to the caller.", "not_found"),

@@ -80,9 +80,7 @@ OUTCOMES: dict[str, Text] = {
         ),
     },
     "myjcb_id_already_linked": {
-        "ja": (
-            "このMyJCB IDはすでに別の口座と連携しています。MyJCB ID 1つにつき口座は1つです。"
-        ),
+        "ja": ("このMyJCB IDはすでに別の口座と連携しています。MyJCB ID 1つにつき口座は1つです。"),
         "en": "This MyJCB ID is already linked to another account: one account per MyJCB ID.",
     },
     "card_already_linked": {

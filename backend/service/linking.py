@@ -253,13 +253,15 @@ async def _link(
         account_card = await repo.get_card(account.card_id)
         assert account_card is not None
         card = account_card
+        # R15: the consent screen lists only cards registered to the online-service ID, so
+        # a supplementary card missing from the grant was never registered there.
+        rules.ensure_supplementary_registered(card, granted_refs)
         rules.ensure_grant_fits_account(
             issuer=issuer,
             subject_kind=grant.subject_kind,
             granted_card_refs=granted_refs,
             account_card=card,
         )  # R6, R13, R15
-        rules.ensure_supplementary_registered(card, granted_refs)  # R15
         rules.ensure_card_eligible(card)  # R1
         for seen in grant.cards:
             await upsert_card(repo, issuer, seen)

@@ -54,6 +54,12 @@ class RetryLater(Exception):
         self.code = code
 
 
+class InternalSyncError(IssuerError):
+    """Not the issuer's fault: recorded so that the account never stays shown as syncing."""
+
+    code = "internal_error"
+
+
 @dataclass(frozen=True)
 class SyncResult:
     account_id: str
@@ -95,6 +101,10 @@ async def sync_account(ctx: ServiceContext, account_id: str) -> SyncResult:
             delay = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else 30.0
             raise RetryLater(delay, exc.code) from exc
         return SyncResult(account_id, "failed", error_code=exc.code)
+    except Exception:
+        # Never leave the account shown as syncing; the runner retries the job.
+        await _fail(ctx, account_id, run_id, InternalSyncError("unexpected error during sync"))
+        raise
     async with ctx.uow() as uow:
         account = await uow.repo.get_account(account_id)
         assert account is not None

@@ -123,7 +123,8 @@ class Repository(Protocol):
 class UnitOfWork(Protocol):
     """One transaction; rolls back on exit unless ``commit`` was called."""
 
-    repo: Repository
+    @property
+    def repo(self) -> Repository: ...
 
     async def __aenter__(self) -> Self: ...
 

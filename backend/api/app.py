@@ -1,0 +1,30 @@
+"""The REST API under ``/api/v1``: the router and the error handlers.
+
+The composition root creates the FastAPI app, fills ``app.state`` and includes
+``create_api_router()``.
+
+``app.state`` read here:
+
+- ``services``: ``ServiceContext``
+- ``admin_token``: ``str | None``, the support administrator's bearer token
+- ``token_resolver``: ``TokenResolver``, bearer-token hash → member email
+- ``parse_statement_file``: ``(data: bytes, issuer: str) -> list[ParsedStatementGroup]``
+- ``issuer_webhook_secrets``: ``Mapping[str, str]``, issuer name → signing secret
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from backend.api.errors import API_PREFIX, install_error_handlers
+from backend.api.routers import accounts, events, issuer_webhooks, oauth, offices, statements
+
+__all__ = ["API_PREFIX", "create_api_router", "install_error_handlers"]
+
+
+def create_api_router() -> APIRouter:
+    """Every route of the REST API, under ``/api/v1``."""
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (offices, accounts, statements, events, oauth, issuer_webhooks):
+        api.include_router(module.router)
+    return api

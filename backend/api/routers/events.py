@@ -1,0 +1,34 @@
+"""The event log: syncs, links, switches, refusals, newest first."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from backend.api.deps import Caller, Services
+from backend.api.errors import ERROR_RESPONSES
+from backend.api.schemas import EventOut
+from backend.service import event_log
+
+router = APIRouter(prefix="/events", tags=["events"], responses=ERROR_RESPONSES)
+
+
+@router.get(
+    "",
+    response_model=list[EventOut],
+    summary="List events",
+    description="Events of the offices the caller belongs to, newest first; narrowed to one "
+    "office or one account when given. The same events go out as signed webhooks.",
+)
+async def list_events(
+    services: Services,
+    caller: Caller,
+    office_id: Annotated[str | None, Query()] = None,
+    account_id: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=event_log.MAX_EVENTS)] = 50,
+) -> list[EventOut]:
+    found = await event_log.list_events(
+        services, caller, office_id=office_id, account_id=account_id, limit=limit
+    )
+    return [EventOut.from_domain(e) for e in found]

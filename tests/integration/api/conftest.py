@@ -1,0 +1,166 @@
+"""A small app around the API router: real SQLite storage, a scripted issuer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from fastapi import FastAPI
+
+from backend.api.app import create_api_router, install_error_handlers
+from backend.api.deps import hash_token
+from backend.db.engine import make_engine, make_sessions, migrate
+from backend.db.repository import SqlUnitOfWork
+from backend.domain.model import Issuer
+from backend.secrets import FernetSecretBox
+from backend.service.context import ServiceContext
+from backend.service.ports import (
+    AuthorizationRequest,
+    GrantInfo,
+    IssuerCard,
+    IssuerStatement,
+    LegacyStatements,
+    LinkStatus,
+    ParsedStatementGroup,
+    RateLimited,
+    StatementPage,
+    TokenSaver,
+    TokenSet,
+)
+
+ADMIN_TOKEN = "admin-token"
+WEBHOOK_SECRET = "whsec-test"
+AMEX_CARD = IssuerCard(
+    card_ref="amex-1001",
+    product="amex_business",
+    masked_number="XXXX-XXXXXX-11001",
+    holder_name="YAMADA TARO",
+)
+
+
+@dataclass
+class ScriptedIssuer:
+    """Just enough of an issuer for the REST layer's tests."""
+
+    issuer: str = "amex"
+    cards: tuple[IssuerCard, ...] = (AMEX_CARD,)
+    link: str = "active"
+    rate_limited: bool = False
+    statements: list[IssuerStatement] = field(default_factory=list)
+
+    def authorization_request(self, *, redirect_uri: str) -> AuthorizationRequest:
+        state = secrets.token_urlsafe(8)
+        return AuthorizationRequest(
+            url=f"https://issuer.test/authorize?state={state}", state=state, code_verifier="v"
+        )
+
+    async def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
+        return TokenSet(access_token="at", refresh_token="rt", expires_at=None)
+
+    async def grant_info(self, tokens: TokenSet, save: TokenSaver) -> GrantInfo:
+        return GrantInfo(subject="amex-user", subject_kind="single", cards=self.cards)
+
+    async def sync_statements(
+        self, tokens: TokenSet, save: TokenSaver, cursor: str | None, *, count: int = 500
+    ) -> StatementPage:
+        if self.rate_limited:
+            raise RateLimited("slow down", issuer=self.issuer, retry_after=7)
+        return StatementPage(tuple(self.statements), (), (), "c1", has_more=False)
+
+    async def link_status(self, tokens: TokenSet, save: TokenSaver) -> LinkStatus:
+        return LinkStatus(status=self.link)  # type: ignore[arg-type]
+
+    async def revoke(self, tokens: TokenSet) -> None:
+        return None
+
+    async def legacy_fetch(self, login_id: str, password: str) -> LegacyStatements:
+        return LegacyStatements(cards=list(self.cards))
+
+
+class ReadableUnitOfWork(SqlUnitOfWork):
+    """SqlUnitOfWork whose read results stay readable after the block.
+
+    ``Session.rollback()`` expires every loaded instance, so entities a read-only use
+    case returns cannot be read once its unit of work has closed; detaching them first
+    keeps their loaded state. (Reported: the same change is needed in SqlUnitOfWork.)
+    """
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.session.expunge_all()
+        await super().__aexit__(*exc_info)
+
+
+class Tokens:
+    def __init__(self) -> None:
+        self.by_hash: dict[str, str] = {}
+
+    def issue(self, email: str) -> str:
+        token = "tok-" + email
+        self.by_hash[hash_token(token)] = email
+        return token
+
+    async def email_for_token_hash(self, token_hash: str) -> str | None:
+        return self.by_hash.get(token_hash)
+
+
+def parse_statement_file(data: bytes, issuer: str) -> list[ParsedStatementGroup]:
+    """Test format: one ``date,merchant,amount`` line per statement, all for AMEX_CARD."""
+    rows = []
+    for number, line in enumerate(data.decode().splitlines()):
+        day, merchant, amount = line.split(",")
+        rows.append(
+            IssuerStatement(
+                transaction_id=None,
+                card_ref=AMEX_CARD.card_ref,
+                use_date=dt.date.fromisoformat(day),
+                posted_date=None,
+                merchant=f"{merchant}-{number}",
+                amount_jpy=int(amount),
+            )
+        )
+    return [ParsedStatementGroup(key=AMEX_CARD.masked_number, rows=tuple(rows))]
+
+
+@dataclass
+class Harness:
+    client: httpx.AsyncClient
+    app: FastAPI
+    amex: ScriptedIssuer
+    tokens: Tokens
+
+    def auth(self, email: str | None = None) -> dict[str, str]:
+        token = ADMIN_TOKEN if email is None else self.tokens.issue(email)
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Harness]:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'api.db'}")
+    await migrate(engine)
+    sessions = make_sessions(engine)
+    amex = ScriptedIssuer()
+    services = ServiceContext(
+        uow=lambda: ReadableUnitOfWork(sessions),
+        gateways={Issuer.AMEX: amex, Issuer.JCB: ScriptedIssuer(issuer="jcb")},
+        secrets=FernetSecretBox([Fernet.generate_key().decode()]),
+        oauth_redirect_uri="http://test/api/v1/oauth/callback",
+    )
+    app = FastAPI()
+    tokens = Tokens()
+    app.state.services = services
+    app.state.admin_token = ADMIN_TOKEN
+    app.state.token_resolver = tokens
+    app.state.parse_statement_file = parse_statement_file
+    app.state.issuer_webhook_secrets = {"amex": WEBHOOK_SECRET}
+    install_error_handlers(app)
+    app.include_router(create_api_router())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield Harness(client, app, amex, tokens)
+    await engine.dispose()

@@ -339,6 +339,9 @@ class SqlUnitOfWork:
 
     async def __aexit__(self, *exc_info: object) -> None:
         try:
+            # What a read-only use case returns must stay readable after the rollback,
+            # which would otherwise expire every loaded object.
+            self.session.expunge_all()
             await self.session.rollback()
         finally:
             await self.session.close()

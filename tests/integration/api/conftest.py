@@ -24,6 +24,7 @@ from backend.service.ports import (
     AuthorizationRequest,
     GrantInfo,
     IssuerCard,
+    IssuerName,
     IssuerStatement,
     LegacyStatements,
     LinkStatus,
@@ -48,7 +49,7 @@ AMEX_CARD = IssuerCard(
 class ScriptedIssuer:
     """Just enough of an issuer for the REST layer's tests."""
 
-    issuer: str = "amex"
+    issuer: IssuerName = "amex"
     cards: tuple[IssuerCard, ...] = (AMEX_CARD,)
     link: str = "active"
     rate_limited: bool = False
@@ -81,19 +82,6 @@ class ScriptedIssuer:
 
     async def legacy_fetch(self, login_id: str, password: str) -> LegacyStatements:
         return LegacyStatements(cards=list(self.cards))
-
-
-class ReadableUnitOfWork(SqlUnitOfWork):
-    """SqlUnitOfWork whose read results stay readable after the block.
-
-    ``Session.rollback()`` expires every loaded instance, so entities a read-only use
-    case returns cannot be read once its unit of work has closed; detaching them first
-    keeps their loaded state. (Reported: the same change is needed in SqlUnitOfWork.)
-    """
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.session.expunge_all()
-        await super().__aexit__(*exc_info)
 
 
 class Tokens:
@@ -146,7 +134,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Harness]:
     sessions = make_sessions(engine)
     amex = ScriptedIssuer()
     services = ServiceContext(
-        uow=lambda: ReadableUnitOfWork(sessions),
+        uow=lambda: SqlUnitOfWork(sessions),
         gateways={Issuer.AMEX: amex, Issuer.JCB: ScriptedIssuer(issuer="jcb")},
         secrets=FernetSecretBox([Fernet.generate_key().decode()]),
         oauth_redirect_uri="http://test/api/v1/oauth/callback",

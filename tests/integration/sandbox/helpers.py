@@ -151,7 +151,10 @@ async def press(
             data.append((name, field_.get("value", "")))
     if pressed.get("name"):
         data.append((pressed["name"], pressed["value"]))
-    return await client.post(form.action, data=data)  # type: ignore[arg-type]
+    grouped: dict[str, list[str]] = {}
+    for name, value in data:
+        grouped.setdefault(name, []).append(value)
+    return await client.post(form.action, data=grouped)
 
 
 def authorize_params(

@@ -151,6 +151,7 @@ def issue_code(
         subject_kind="combined" if combined else "single",
         card_ids=list(card_ids),
         scope=GRANTED_SCOPE,
+        user_ids=data.login_user_ids(user_id) if issuer == "jcb" else [],
         created_at=state.now(),
     )
     data.grants[grant.grant_id] = grant

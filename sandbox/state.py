@@ -152,6 +152,8 @@ class Grant:
     # Amex: the one chosen card (R13). JCB: empty, the grant follows the ID's cards (R9).
     card_ids: list[str]
     scope: str
+    # JCB: the IDs the login covered at consent time (itself and any grouped IDs, R6).
+    user_ids: list[str] = field(default_factory=list)
     status: GrantStatus = "pending"
     created_at: float = 0.0
     stopped_at: float | None = None
@@ -300,7 +302,12 @@ class IssuerData:
         if grant.issuer == "amex":
             return [self.cards[cid] for cid in grant.card_ids if cid in self.cards]
         # R1: a card MyJCB cannot take is never covered by a JCB grant.
-        return [card for card in self.login_cards(grant.subject) if card.product != "jcb_excluded"]
+        return [
+            card
+            for uid in grant.user_ids or [grant.subject]
+            for card in self.cards_of_user(uid)
+            if card.registered and card.product != "jcb_excluded"
+        ]
 
     def active_grant_holding(self, client_id: str, card_id: str) -> Grant | None:
         """The active grant of ``client_id`` that already links ``card_id`` (R5)."""

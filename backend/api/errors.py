@@ -190,6 +190,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "one_card_per_authorization",
         "supplementary_not_registered",
         "card_mismatch",
+        "account_exists_for_card",
         "card_not_eligible",
         "invalid_state",
         "reauth_required",

@@ -126,6 +126,16 @@ OUTCOMES: dict[str, Text] = {
             "are linked each in its own account."
         ),
     },
+    "account_exists_for_card": {
+        "ja": (
+            "この事業所には、このカードの口座がすでにあります。新しい口座は作らず、"
+            "既存の口座の[口座設定]から[API方式への切替]を行ってください。"
+        ),
+        "en": (
+            "This office already has an account for this card. Do not create another one: "
+            "switch the existing account to API from its settings."
+        ),
+    },
     "card_not_eligible": {
         "ja": "このカードはAPI連携の対象外です。",
         "en": "This card cannot be API-linked.",

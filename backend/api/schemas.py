@@ -32,6 +32,7 @@ from backend.domain.model import (
     StatementStatus,
     SyncMethod,
 )
+from backend.domain.rules import API_ELIGIBLE_PRODUCTS
 
 # Requests carry passwords only on their way to the issuer (legacy login, R7);
 # ``repr=False`` keeps them out of log lines and error reports.
@@ -124,19 +125,29 @@ class RolloutOut(_Out):
 # --------------------------------------------------------------------------- accounts
 class CardOut(_Out):
     id: str
+    issuer: Issuer
+    card_ref: str = Field(description="The issuer's own id of the card.")
     masked_number: str
     product: str
     holder_name: str
     role: CardRole
+    basic_card_id: str | None = Field(None, description="For a supplementary card (R15).")
+    successor_id: str | None = Field(None, description="The card that replaced it (R7).")
+    api_eligible: bool = Field(description="Whether the issuer offers API linking for it (R1).")
 
     @classmethod
     def from_domain(cls, card: Card) -> CardOut:
         return cls(
             id=card.id,
+            issuer=card.issuer,
+            card_ref=card.card_ref,
             masked_number=card.masked_number,
             product=card.product,
             holder_name=card.holder_name,
             role=card.role,
+            basic_card_id=card.basic_card_id,
+            successor_id=card.successor_id,
+            api_eligible=card.product in API_ELIGIBLE_PRODUCTS[Issuer(card.issuer)],
         )
 
 

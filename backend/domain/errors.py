@@ -19,6 +19,7 @@ Tree::
         ├── OneCardPerAuthorization   R13  one_card_per_authorization
         ├── SupplementaryNotRegistered R15 supplementary_not_registered
         ├── CardMismatch              R15  card_mismatch
+        ├── AccountExistsForCard      R12  account_exists_for_card
         └── InvalidState              state machine of an account or link (invalid_state)
 """
 
@@ -107,6 +108,13 @@ class OneCardPerAuthorization(RuleViolation):
 class SupplementaryNotRegistered(RuleViolation):
     code = "supplementary_not_registered"
     rule = "R15"
+
+
+class AccountExistsForCard(RuleViolation):
+    """A new account for a card this office already syncs would be a duplicate: switch it."""
+
+    code = "account_exists_for_card"
+    rule = "R12"
 
 
 class CardMismatch(RuleViolation):

@@ -177,6 +177,24 @@ async def create_upload_account(
         return account
 
 
+async def cards_of_office(ctx: ServiceContext, principal: Principal, office_id: str) -> list[Card]:
+    """The office's cards, their supplementary cards (R15) and the cards they replaced (R7)."""
+    async with ctx.uow() as uow:
+        await access.role_in_office(uow.repo, principal, office_id)
+        found: dict[str, Card] = {}
+        for account in await uow.repo.list_accounts(office_id):
+            card = await uow.repo.get_card(account.card_id) if account.card_id else None
+            if card is None:
+                continue
+            found[card.id] = card
+            for related in [
+                *await uow.repo.cards_with_basic(card.id),
+                *await uow.repo.cards_replaced_by(card.id),
+            ]:
+                found.setdefault(related.id, related)
+        return list(found.values())
+
+
 @dataclass(frozen=True)
 class CardUse:
     """One account that syncs a card; office name only where the caller may see it (R14)."""

@@ -101,6 +101,9 @@ async def register_api_account(
             if card is None or card.issuer != issuer:
                 raise errors.NotFound("card not found", card_id=card_id)
             rules.ensure_card_eligible(card)  # R1
+            rules.ensure_no_other_account(
+                card, await uow.repo.list_accounts(office_id), account_id=""
+            )  # R12
             await _check_card_free(uow.repo, principal, card, account_id="")
         account = Account(
             office_id=office_id,
@@ -249,6 +252,9 @@ async def _link(
             primary = _primary_card(grant)
             card = await upsert_card(repo, issuer, primary)
             rules.ensure_card_eligible(card)  # R1
+            rules.ensure_no_other_account(
+                card, await repo.list_accounts(account.office_id), account_id=account.id
+            )  # R12
             account.card_id = card.id
         account_card = await repo.get_card(account.card_id)
         assert account_card is not None

@@ -147,10 +147,15 @@ def oauth_failure(
     """The error for an OAuth error code raised by authlib (token endpoint, refresh).
 
     ``invalid_grant`` means the code or refresh token is used, expired, unknown,
-    or belongs to a stopped grant; only the last is ``ConsentRevoked``.
+    or belongs to a stopped grant (``ConsentRevoked``), or, at the code exchange,
+    that the card is already linked under another grant (``ConsentRefused``, R5).
     """
     text = description or ""
     detail = f"{issuer}: {what}: {error or 'oauth_error'}" + (f" ({scrub(text)})" if text else "")
+    if error == "invalid_grant" and "already linked" in text.lower():
+        # R5: another authorization of the same Amex card finished first; the
+        # contract has no error code of its own for this, only the description.
+        return ConsentRefused(detail, issuer=issuer)
     if error in ("invalid_grant", "invalid_token", "token_invalid", "token_expired"):
         if says_stopped(text):
             return ConsentRevoked(detail, issuer=issuer)

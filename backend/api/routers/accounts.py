@@ -178,6 +178,19 @@ async def sync_now(account_id: str, services: Services, caller: Caller) -> SyncR
 
 
 @router.get(
+    "/offices/{office_id}/cards",
+    response_model=list[CardOut],
+    summary="Cards of an office",
+    description=(
+        "The cards the office's accounts sync, with the supplementary cards issued on them "
+        "(R15: each needs an account of its own) and the cards they replaced (R7)."
+    ),
+)
+async def office_cards(office_id: str, services: Services, caller: Caller) -> list[CardOut]:
+    return [CardOut.from_domain(c) for c in await accounts.cards_of_office(services, caller, office_id)]
+
+
+@router.get(
     "/offices/{office_id}/cards/{card_id}/uses",
     response_model=CardUsesOut,
     summary="Offices using a card (R14)",

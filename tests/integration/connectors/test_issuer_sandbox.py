@@ -13,6 +13,7 @@ from backend.service.ports import LinkStatus, TokenSet
 from connectors.issuers import AmexGateway, JcbGateway, OAuthIssuerGateway
 from connectors.issuers.errors import (
     BadPayload,
+    ConsentRefused,
     ConsentRevoked,
     IssuerError,
     IssuerUnavailable,
@@ -202,12 +203,10 @@ async def test_stopped_link_with_expired_token(amex: AmexGateway, amex_control: 
     grant = await active_grant(amex_control, "amex-biz-1001")
     await amex_control(f"/grants/{grant['grant_id']}/stop")
     stale = dataclasses.replace(tokens, expires_at=int(time.time()) - 5)
-    # the refresh is refused; stopped only if the issuer says why, else unknown (R10)
-    try:
-        status = await amex.link_status(stale, Saver())
-    except ReauthRequired:
-        return
-    assert status == LinkStatus("stopped")
+    # authlib refreshes first; the issuer refuses the refresh saying the link is stopped
+    assert await amex.link_status(stale, Saver()) == LinkStatus("stopped")
+    with pytest.raises(ConsentRevoked):
+        await amex.grant_info(stale, Saver())
 
 
 # -------------------------------------------------------------------- revoke
@@ -227,8 +226,68 @@ async def test_jcb_revoke_stops_the_grant(jcb: JcbGateway, jcb_control: Control)
     await jcb.revoke(tokens)
     grants = [g for g in await jcb_control.grants() if g["client_id"] == CLIENT_ID]
     assert [g["status"] for g in grants] == ["stopped"]
-    with pytest.raises((ConsentRevoked, ReauthRequired)):
+    with pytest.raises(ConsentRevoked):
         await jcb.grant_info(tokens, Saver())
+    assert await jcb.link_status(tokens, Saver()) == LinkStatus("stopped")
+
+
+async def test_amex_revoked_tokens_leave_link_status_unknown(
+    amex: AmexGateway, amex_control: Control
+) -> None:
+    tokens = await link_by_control(amex, amex_control, user_id="user_good", cards=["amex-biz-1001"])
+    await amex.revoke(tokens)
+    # R10: the grant is still active at Amex, so "stopped" would be wrong here
+    with pytest.raises(ReauthRequired):
+        await amex.link_status(tokens, Saver())
+
+
+# ------------------------------------------------------------ consent rules
+async def test_amex_card_linked_by_a_faster_authorization_is_refused(
+    amex: AmexGateway, amex_control: Control
+) -> None:
+    first = amex.authorization_request(redirect_uri=REDIRECT_URI)
+    second = amex.authorization_request(redirect_uri=REDIRECT_URI)
+    codes = []
+    for request in (first, second):
+        answer = await amex_control(
+            "/authorize",
+            {
+                "client_id": CLIENT_ID,
+                "redirect_uri": REDIRECT_URI,
+                "user_id": "user_good",
+                "card_ids": ["amex-plat-3001"],
+                "state": request.state,
+                "code_challenge": httpx.URL(request.url).params["code_challenge"],
+            },
+        )
+        codes.append(answer["code"])
+    await amex.exchange_code(
+        code=codes[0], redirect_uri=REDIRECT_URI, code_verifier=first.code_verifier
+    )
+    with pytest.raises(ConsentRefused):  # R5: one link per Amex card
+        await amex.exchange_code(
+            code=codes[1], redirect_uri=REDIRECT_URI, code_verifier=second.code_verifier
+        )
+
+
+async def test_jcb_combined_login_is_reported(jcb: JcbGateway, jcb_control: Control) -> None:
+    tokens = await link_by_control(jcb, jcb_control, user_id="user_combined", cards=[])
+    info = await jcb.grant_info(tokens, Saver())
+    # R6: the back end refuses such a grant; the connector reports it faithfully
+    assert info.subject_kind == "combined"
+    assert {"jcb-gold-4001", "jcb-gold-4002"} <= {c.card_ref for c in info.cards}
+
+
+async def test_code_is_single_use(amex: AmexGateway) -> None:
+    code, _, verifier = await consent_by_pages(
+        amex, user_id="user_good", password="pass_good", cards=["amex-gold-2001"]
+    )
+    tokens = await amex.exchange_code(code=code, redirect_uri=REDIRECT_URI, code_verifier=verifier)
+    with pytest.raises(ReauthRequired):
+        await amex.exchange_code(code=code, redirect_uri=REDIRECT_URI, code_verifier=verifier)
+    # a replayed code revokes what it produced (RFC 6749 §4.1.2)
+    with pytest.raises(ReauthRequired):
+        await amex.grant_info(tokens, Saver())
 
 
 # -------------------------------------------------------------------- legacy
@@ -250,7 +309,7 @@ async def test_legacy_fetch(sandbox_url: str, http: httpx.AsyncClient, issuer: s
 # -------------------------------------------------------------------- faults
 FAULTS: list[tuple[dict[str, Any], type[IssuerError]]] = [
     ({"kind": "500"}, IssuerUnavailable),
-    ({"kind": "429", "retry_after": 0}, RateLimited),
+    ({"kind": "429", "retry_after": 1}, RateLimited),
     ({"kind": "timeout"}, IssuerUnavailable),
     ({"kind": "malformed_json"}, BadPayload),
 ]
@@ -282,8 +341,11 @@ async def test_fault_clearing_within_the_retries_succeeds(
         gateway, amex_control, user_id="user_good", cards=["amex-biz-1001"]
     )
     await amex_control("/faults", {"path": SYNC, "times": 2} | fault)
+    started = time.monotonic()
     page = await gateway.sync_statements(tokens, Saver(), None, count=5)
     assert len(page.added) == 5
+    if fault["kind"] == "429":
+        assert time.monotonic() - started >= 2  # Retry-After: 1, honoured twice
     await gateway.aclose()
 
 

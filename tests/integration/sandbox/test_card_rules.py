@@ -221,7 +221,9 @@ async def test_control_authorize_follows_the_same_rules(client: httpx.AsyncClien
     )
     assert two.status_code == 400 and two.json()["rule"] == "R13"
     hidden = await client.post(
-        "/sandbox/amex/control/authorize", headers=KEY, json={**body, "card_ids": ["amex-plat-3002"]}
+        "/sandbox/amex/control/authorize",
+        headers=KEY,
+        json={**body, "card_ids": ["amex-plat-3002"]},
     )
     assert hidden.status_code == 400 and hidden.json()["rule"] == "R15"
     bad_redirect = await client.post(

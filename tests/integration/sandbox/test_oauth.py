@@ -1,4 +1,4 @@
-"""The OAuth server is strict: PKCE S256, exact redirect URIs, single-use codes and refresh tokens."""
+"""The OAuth server is strict: PKCE S256, exact redirect URIs, single-use codes and tokens."""
 
 from __future__ import annotations
 
@@ -186,7 +186,10 @@ async def test_code_expires_after_60_seconds(client: httpx.AsyncClient) -> None:
     await client.post("/sandbox/amex/control/clock", headers=KEY, json={"advance_seconds": 61})
     late = await exchange(client, "amex", code, verifier)
     assert late.status_code == 400
-    assert late.json() == {"error": "invalid_grant", "error_description": "authorization code expired"}
+    assert late.json() == {
+        "error": "invalid_grant",
+        "error_description": "authorization code expired",
+    }
 
 
 async def test_refresh_tokens_rotate_and_a_used_one_is_refused(client: httpx.AsyncClient) -> None:

@@ -1,0 +1,181 @@
+"""renkei served for real on loopback (uvicorn), with its mounted sandbox issuers.
+
+Each test gets a fresh server and a fresh database: SQLite, and PostgreSQL on
+127.0.0.1:5432. Issuer pages are clicked through over HTTP as a person would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from renkei.bootstrap import create_app
+from renkei.settings import Settings
+from tests.support.browser import Browser
+from tests.support.databases import database_url
+from tests.support.servers import free_port, serve_asgi
+
+ADMIN_TOKEN = "e2e-support-admin-token"
+OWNER = "owner@example.com"
+
+
+class Renkei:
+    """A running renkei and the owner's API client."""
+
+    def __init__(self, base_url: str, owner_token: str, env: dict[str, str]) -> None:
+        self.base_url = base_url
+        self.env = env
+        headers = {"Authorization": f"Bearer {owner_token}"}
+        self.api = httpx.AsyncClient(base_url=f"{base_url}/api/v1", headers=headers, timeout=30)
+        self.admin = httpx.AsyncClient(
+            base_url=f"{base_url}/api/v1",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=30,
+        )
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+        await self.admin.aclose()
+
+    # ------------------------------------------------------------ reading
+    async def office(self, name: str) -> dict[str, Any]:
+        offices = (await self.api.get("/offices")).json()
+        return next(o for o in offices if o["name"] == name)
+
+    async def account(self, office_name: str, account_name: str) -> dict[str, Any]:
+        office = await self.office(office_name)
+        accounts = (await self.api.get(f"/offices/{office['id']}/accounts")).json()
+        return next(a for a in accounts if a["name"] == account_name)
+
+    async def get_account(self, account_id: str) -> dict[str, Any]:
+        response = await self.api.get(f"/accounts/{account_id}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def statements(self, account_id: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 200}
+            if cursor:
+                params["cursor"] = cursor
+            page = (await self.api.get(f"/accounts/{account_id}/statements", params=params)).json()
+            rows.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return rows
+
+    async def events(self, account_id: str) -> list[dict[str, Any]]:
+        response = await self.api.get("/events", params={"account_id": account_id, "limit": 200})
+        assert response.status_code == 200, response.text
+        events: list[dict[str, Any]] = response.json()
+        return events
+
+    async def wait_synced(self, account_id: str, *, since: str | None = None) -> dict[str, Any]:
+        """Wait until the job runner finished a sync of the account after ``since``."""
+        for _ in range(300):
+            account = await self.get_account(account_id)
+            synced = account["last_synced_at"]
+            if account["status"] != "syncing" and synced and (since is None or synced > since):
+                return account
+            if account["status"] == "needs_reauth" or account["last_error"]:
+                return account
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"account {account_id} never synced")
+
+    async def wait_all_synced(self) -> None:
+        for office in (await self.api.get("/offices")).json():
+            for account in (await self.api.get(f"/offices/{office['id']}/accounts")).json():
+                await self.wait_synced(account["id"])
+
+    # ------------------------------------------------------------ the issuer side
+    def browser(self) -> Browser:
+        return Browser(httpx.AsyncClient(timeout=30, follow_redirects=True))
+
+    async def consent(
+        self,
+        authorization_url: str,
+        *,
+        user: str = "user_good",
+        cards: list[str] | None = None,
+        password: str = "pass_good",
+    ) -> httpx.Response:
+        """Log in, agree (同意して次へ), tick cards, allow (許可する), go back to renkei."""
+        browser = self.browser()
+        try:
+            page = await browser.open(authorization_url)
+            assert page.status_code == 200, page.text
+            page = await browser.press("ログイン", fill={"user_id": user, "password": password})
+            assert page.status_code == 200, page.text
+            page = await browser.press("同意して次へ")
+            assert page.status_code == 200, page.text
+            page = await browser.press("許可する", tick=cards or [])
+            assert page.status_code == 200, page.text
+            return await browser.open(browser.link("に戻る"))
+        finally:
+            await browser.client.aclose()
+
+    async def control(self, issuer: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as client:
+            response = await client.post(f"/sandbox/{issuer}/control{path}", json=body or {})
+            assert response.is_success, response.text
+            return response.json() if response.content else None
+
+    async def stop_link_on_member_site(self, card_label: str, user: str = "user_good") -> None:
+        """R16: log in to the Amex member site → 登録情報の変更 → 外部サービスとの連携 → 停止する."""
+        browser = self.browser()
+        try:
+            await browser.open(f"{self.base_url}/sandbox/amex/member/login")
+            await browser.press("ログイン", fill={"user_id": user, "password": "pass_good"})
+            await browser.open(browser.link("登録情報の変更"))
+            await browser.open(browser.link("外部サービスとの連携"))
+            page = await browser.press_in_row(card_label, "停止する")
+            assert page.status_code == 200, page.text
+        finally:
+            await browser.client.aclose()
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "renkei.cli", *args],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return result.stdout.strip()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with database_url(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def renkei(database: str, tmp_path: Path) -> AsyncIterator[Renkei]:
+    port = free_port()
+    data_dir = tmp_path / "data"
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database,
+        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        public_url=f"http://127.0.0.1:{port}",
+    )
+    app = create_app(settings)
+    with serve_asgi(app, port) as url:
+        env = {"RENKEI_DATA_DIR": str(data_dir), "DATABASE_URL": database}
+        client = Renkei(url, (data_dir / "demo-token").read_text().strip(), env)
+        try:
+            await client.wait_all_synced()
+            yield client
+        finally:
+            await client.aclose()

@@ -6,7 +6,8 @@ from typing import Literal, cast
 
 from backend.domain.errors import StatementFileInvalid
 from backend.service.ports import ParsedStatementGroup
-from connectors.statements import StatementFileError, parse_statement_file as parse_file
+from connectors.statements import StatementFileError
+from connectors.statements import parse_statement_file as parse_file
 
 
 def parse_statement_file(data: bytes, issuer: str) -> list[ParsedStatementGroup]:

@@ -49,7 +49,8 @@ class ClientRegistration:
         client_secret: The secret for ``client_secret_basic`` / ``client_secret_post``.
         redirect_uris: Redirect URIs, matched exactly (no prefix or pattern match).
         name: Shown on consent pages and on the member site's list of links.
-        webhook_url: Where signed webhook events are POSTed, if anywhere.
+        webhook_url: Where signed webhook events are POSTed, if anywhere; ``{issuer}`` in it
+            is replaced by ``amex`` or ``jcb``.
         webhook_secret: The HMAC-SHA256 key of the ``Issuer-Signature`` header.
     """
 

@@ -77,7 +77,10 @@ async def deliver(
             if client.webhook_secret:
                 headers[SIGNATURE_HEADER] = sign(client.webhook_secret, int(time.time()), body)
             try:
-                response = await http.post(client.webhook_url, content=body, headers=headers)
+                # One client registration serves both issuers: "{issuer}" in its URL
+                # lets the receiver tell them apart by path.
+                url = client.webhook_url.replace("{issuer}", str(event["issuer"]))
+                response = await http.post(url, content=body, headers=headers)
                 record.last_status = response.status_code
                 if response.is_success:
                     record.delivered = True

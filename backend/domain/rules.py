@@ -65,7 +65,9 @@ def ensure_card_free(card: Card, active_links: Iterable[ApiLink], *, account_id:
             )
 
 
-def ensure_no_other_account(card: Card, office_accounts: Iterable[Account], *, account_id: str) -> None:
+def ensure_no_other_account(
+    card: Card, office_accounts: Iterable[Account], *, account_id: str
+) -> None:
     """R11/R12: a card the office already syncs is switched in place, not registered again."""
     for other in office_accounts:
         if other.card_id == card.id and other.id != account_id and not other.is_deleted:

@@ -79,6 +79,26 @@ async def upsert_card(repo: Repository, issuer: Issuer, seen: IssuerCard) -> Car
     return card
 
 
+async def add_account(ctx: ServiceContext, repo: Repository, account: Account) -> None:
+    """Store a new account, unless the office already syncs its card (R12: switch instead)."""
+    if account.card_id is not None:
+        card = await repo.get_card(account.card_id)
+        assert card is not None
+        rules.ensure_no_other_account(
+            card, await repo.list_accounts(account.office_id), account_id=account.id
+        )  # R12
+    await repo.add(account)
+    await repo.flush()
+    await events.record(
+        ctx,
+        repo,
+        events.EventType.ACCOUNT_CREATED,
+        office_id=account.office_id,
+        account_id=account.id,
+        sync_method=str(account.sync_method),
+    )
+
+
 async def create_legacy_account(
     ctx: ServiceContext,
     principal: Principal,
@@ -127,16 +147,7 @@ async def create_legacy_account(
             legacy_password=ctx.secrets.encrypt(password),
             created_at=ctx.clock(),
         )
-        await uow.repo.add(account)
-        await uow.repo.flush()
-        await events.record(
-            ctx,
-            uow.repo,
-            events.EventType.ACCOUNT_CREATED,
-            office_id=office_id,
-            account_id=account.id,
-            sync_method=SyncMethod.LEGACY.value,
-        )
+        await add_account(ctx, uow.repo, account)
         await jobs.enqueue_sync(ctx, uow.repo, account.id)
         await uow.commit()
         return account
@@ -163,16 +174,7 @@ async def create_upload_account(
             sync_method=SyncMethod.UPLOAD,
             created_at=ctx.clock(),
         )
-        await uow.repo.add(account)
-        await uow.repo.flush()
-        await events.record(
-            ctx,
-            uow.repo,
-            events.EventType.ACCOUNT_CREATED,
-            office_id=office_id,
-            account_id=account.id,
-            sync_method=SyncMethod.UPLOAD.value,
-        )
+        await add_account(ctx, uow.repo, account)
         await uow.commit()
         return account
 

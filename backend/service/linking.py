@@ -20,7 +20,7 @@ from backend.domain.model import (
     SyncMethod,
 )
 from backend.service import access, events, jobs
-from backend.service.accounts import upsert_card
+from backend.service.accounts import add_account, upsert_card
 from backend.service.context import Principal, ServiceContext
 from backend.service.ports import GrantInfo, IssuerCard, IssuerError, TokenSet
 from backend.service.tokens import expiry_of, seal_tokens
@@ -101,9 +101,6 @@ async def register_api_account(
             if card is None or card.issuer != issuer:
                 raise errors.NotFound("card not found", card_id=card_id)
             rules.ensure_card_eligible(card)  # R1
-            rules.ensure_no_other_account(
-                card, await uow.repo.list_accounts(office_id), account_id=""
-            )  # R12
             await _check_card_free(uow.repo, principal, card, account_id="")
         account = Account(
             office_id=office_id,
@@ -114,17 +111,8 @@ async def register_api_account(
             status=AccountStatus.NEEDS_REAUTH,
             created_at=ctx.clock(),
         )
-        await uow.repo.add(account)
-        await uow.repo.flush()
+        await add_account(ctx, uow.repo, account)  # R12
         start = await _start(ctx, uow.repo, account, AuthorizationPurpose.REGISTER, principal)
-        await events.record(
-            ctx,
-            uow.repo,
-            events.EventType.ACCOUNT_CREATED,
-            office_id=office_id,
-            account_id=account.id,
-            sync_method=SyncMethod.API.value,
-        )
         await uow.commit()
         return start
 

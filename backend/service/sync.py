@@ -7,6 +7,7 @@ mid-sync resumes from the last committed page: nothing lost, nothing doubled.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from backend.domain import rules
@@ -29,6 +30,7 @@ from backend.service.ports import (
     BadPayload,
     ConsentRevoked,
     GrantInfo,
+    IssuerCard,
     IssuerError,
     IssuerStatement,
     IssuerUnavailable,
@@ -205,17 +207,35 @@ async def _follow_card_changes(
     async with ctx.uow() as uow:
         account = await uow.repo.get_account(account_id, for_update=True)
         assert account is not None
-        covered: dict[str, str] = {}
-        for seen in grant.cards:
-            covered[seen.card_ref] = (await upsert_card(uow.repo, issuer, seen)).id
-        card = await uow.repo.get_card(account.card_id) if account.card_id else None
-        reported = next((c for c in grant.cards if card and c.card_ref == card.card_ref), None)
-        if card is not None and reported is not None and reported.replaced_by:
-            await _record_card_change(ctx, uow.repo, account, card, reported.replaced_by, covered)
-        if issuer == Issuer.AMEX and card is not None:
-            covered = {card.card_ref: card.id}  # R15
+        covered = await _note_cards(ctx, uow.repo, account, issuer, grant.cards)
         await uow.commit()
         return covered
+
+
+async def _note_cards(
+    ctx: ServiceContext,
+    repo: Repository,
+    account: Account,
+    issuer: Issuer,
+    seen_cards: Sequence[IssuerCard],
+) -> dict[str, str]:
+    """Keep the issuer's view of the cards; answer card ref → card id of the account's cards.
+
+    R7: the account's card reported as replaced moves the account to its successor.
+    R15: an Amex account covers its own card only; R9: JCB covers every user's card.
+    """
+    covered: dict[str, str] = {}
+    for seen in seen_cards:
+        covered[seen.card_ref] = (await upsert_card(repo, issuer, seen)).id
+    card = await repo.get_card(account.card_id) if account.card_id else None
+    if card is None:
+        return covered
+    reported = next((c for c in seen_cards if c.card_ref == card.card_ref), None)
+    if reported is not None and reported.replaced_by:
+        await _record_card_change(ctx, repo, account, card, reported.replaced_by, covered)
+    if issuer == Issuer.AMEX:
+        return {card.card_ref: card.id}  # R15
+    return covered
 
 
 async def _record_card_change(
@@ -262,15 +282,7 @@ async def _sync_legacy(ctx: ServiceContext, account_id: str) -> IngestCounts:
     async with ctx.uow() as uow:
         account = await uow.repo.get_account(account_id, for_update=True)
         assert account is not None
-        covered: dict[str, str] = {}
-        for seen in fetched.cards:
-            covered[seen.card_ref] = (await upsert_card(uow.repo, issuer, seen)).id
-        card = await uow.repo.get_card(account.card_id) if account.card_id else None
-        reported = next((c for c in fetched.cards if card and c.card_ref == card.card_ref), None)
-        if card is not None and reported is not None and reported.replaced_by:
-            await _record_card_change(ctx, uow.repo, account, card, reported.replaced_by, covered)
-        if issuer == Issuer.AMEX and account.card_id is not None and card is not None:
-            covered = {card.card_ref: account.card_id}  # R15
+        covered = await _note_cards(ctx, uow.repo, account, issuer, fetched.cards)
         lines = await _lines_for_account(uow.repo, account, issuer, covered, fetched.statements)
         counts = await ingest_batch(uow.repo, account, lines, StatementSource.LEGACY, ctx.clock())
         await uow.commit()

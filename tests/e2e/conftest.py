@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,7 @@ class Renkei:
             return response.json() if response.content else None
 
     async def stop_link_on_member_site(self, card_label: str, user: str = "user_good") -> None:
-        """R16: log in to the Amex member site → 登録情報の変更 → 外部サービスとの連携 → 停止する."""
+        """R16: Amex member site → 登録情報の変更 → 外部サービスとの連携 → 停止する."""
         browser = self.browser()
         try:
             await browser.open(f"{self.base_url}/sandbox/amex/member/login")
@@ -160,15 +161,16 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-async def renkei(database: str, tmp_path: Path) -> AsyncIterator[Renkei]:
+@asynccontextmanager
+async def running_renkei(database: str, data_dir: Path, **overrides: Any) -> AsyncIterator[Renkei]:
+    """renkei on a free loopback port, demo data seeded and first synced."""
     port = free_port()
-    data_dir = tmp_path / "data"
     settings = Settings(
         data_dir=data_dir,
         database_url=database,
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=ADMIN_TOKEN,
         public_url=f"http://127.0.0.1:{port}",
+        **overrides,
     )
     app = create_app(settings)
     with serve_asgi(app, port) as url:
@@ -179,3 +181,9 @@ async def renkei(database: str, tmp_path: Path) -> AsyncIterator[Renkei]:
             yield client
         finally:
             await client.aclose()
+
+
+@pytest.fixture
+async def renkei(database: str, tmp_path: Path) -> AsyncIterator[Renkei]:
+    async with running_renkei(database, tmp_path / "data") as client:
+        yield client

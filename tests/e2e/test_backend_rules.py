@@ -1,4 +1,4 @@
-"""Every rule of domain.md shown over HTTP against the simulated issuers, on SQLite and PostgreSQL."""
+"""Every rule of domain.md shown over HTTP against the simulated issuers (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -101,11 +101,12 @@ async def test_r12_r2_switch_in_place_keeps_history_without_duplicates(renkei: R
     assert {r["id"] for r in before} <= {r["id"] for r in rows}  # history kept
     offices = (await renkei.api.get("/offices")).json()
     all_accounts = [
-        a
-        for o in offices
-        for a in (await renkei.api.get(f"/offices/{o['id']}/accounts")).json()
+        a for o in offices for a in (await renkei.api.get(f"/offices/{o['id']}/accounts")).json()
     ]
-    assert sum(a["card"]["masked_number"] == account["card"]["masked_number"] for a in all_accounts) == 1
+    assert (
+        sum(a["card"]["masked_number"] == account["card"]["masked_number"] for a in all_accounts)
+        == 1
+    )
 
 
 async def test_r3_r4_switch_refused_until_released_then_notice_shows(renkei: Renkei) -> None:
@@ -253,7 +254,12 @@ async def test_r12_a_second_account_for_a_synced_card_is_refused(renkei: Renkei)
     existing = await renkei.account(SHOP, BIZ)
     refused = await renkei.api.post(
         f"/offices/{shop['id']}/accounts",
-        json={"sync_method": "api", "issuer": "amex", "name": "dup", "card_id": existing["card"]["id"]},
+        json={
+            "sync_method": "api",
+            "issuer": "amex",
+            "name": "dup",
+            "card_id": existing["card"]["id"],
+        },
     )
     assert refused.status_code == 409
     assert error_of(refused)["code"] == "account_exists_for_card"
@@ -264,7 +270,8 @@ async def test_r12_a_second_account_for_a_synced_card_is_refused(renkei: Renkei)
     )
     await renkei.consent(created.json()["authorization_url"], cards=["amex-biz-1001"])
     failures = [
-        e for e in await renkei.events(created.json()["account_id"])
+        e
+        for e in await renkei.events(created.json()["account_id"])
         if e["type"] == "authorization.failed"
     ]
     assert failures[0]["payload"]["error_code"] == "account_exists_for_card"
@@ -347,7 +354,9 @@ async def test_oauth_callback_refuses_unknown_and_replayed_state(renkei: Renkei)
     account = await renkei.account(SHOP, BIZ)
     url = await switch(renkei, account["id"])
     async with httpx.AsyncClient(base_url=renkei.base_url) as client:
-        unknown = await client.get("/api/v1/oauth/callback", params={"state": "forged", "code": "x"})
+        unknown = await client.get(
+            "/api/v1/oauth/callback", params={"state": "forged", "code": "x"}
+        )
         assert unknown.status_code == 400
     browser = renkei.browser()
     try:

@@ -187,7 +187,9 @@ async def sync_now(account_id: str, services: Services, caller: Caller) -> SyncR
     ),
 )
 async def office_cards(office_id: str, services: Services, caller: Caller) -> list[CardOut]:
-    return [CardOut.from_domain(c) for c in await accounts.cards_of_office(services, caller, office_id)]
+    return [
+        CardOut.from_domain(c) for c in await accounts.cards_of_office(services, caller, office_id)
+    ]
 
 
 @router.get(

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on a connection handed over by renkei, or on the URL of the settings."""
+"""Alembic environment: runs on a connection renkei hands over, or on the settings URL."""
 
 from __future__ import annotations
 

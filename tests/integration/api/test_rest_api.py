@@ -170,8 +170,10 @@ async def test_second_link_of_a_card_refused_r5(api: Harness) -> None:
     await _release(api, office_id)
     who = api.auth("taro@example.com")
     await _linked_account(api, office_id, who)
+    other_office = await _office(api)  # R14: the same card used in a second office
+    await _release(api, other_office)
     r = await api.client.post(
-        f"/api/v1/offices/{office_id}/accounts",
+        f"/api/v1/offices/{other_office}/accounts",
         json={"sync_method": "api", "issuer": "amex", "name": "Again"},
         headers=who,
     )

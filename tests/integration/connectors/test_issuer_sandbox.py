@@ -21,8 +21,8 @@ from connectors.issuers.errors import (
     RateLimited,
     ReauthRequired,
 )
+from tests.support.browser import Browser
 
-from .browser import Browser
 from .conftest import CLIENT_ID, REDIRECT_URI, Control, Saver, config
 
 SYNC = "/api/v1/transactions/sync"

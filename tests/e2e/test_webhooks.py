@@ -1,0 +1,115 @@
+"""Signed webhooks both ways: issuer events into renkei, renkei's outbox out to subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from backend.service.outbox import sign, verify
+from tests.e2e.conftest import Renkei, running_renkei
+from tests.e2e.test_backend_rules import BIZ, SHOP, switch
+from tests.support.servers import serve_asgi
+
+
+def issuer_secret(renkei: Renkei) -> str:
+    return (Path(renkei.env["RENKEI_DATA_DIR"]) / "issuer-webhook-secret").read_text().strip()
+
+
+async def post_issuer_event(
+    renkei: Renkei, body: dict[str, Any], *, secret: str, timestamp: int | None = None
+) -> httpx.Response:
+    raw = json.dumps(body).encode()
+    header = sign(secret, timestamp or int(time.time()), raw)
+    async with httpx.AsyncClient(base_url=renkei.base_url) as client:
+        return await client.post(
+            "/api/v1/issuer-webhooks/amex",
+            content=raw,
+            headers={"Issuer-Signature": header, "Content-Type": "application/json"},
+        )
+
+
+async def test_member_site_stop_reaches_renkei_as_a_signed_webhook(renkei: Renkei) -> None:
+    account = await renkei.account(SHOP, BIZ)
+    await renkei.consent(await switch(renkei, account["id"]), cards=["amex-biz-1001"])
+    await renkei.stop_link_on_member_site(account["card"]["masked_number"])
+    for _ in range(100):
+        current = await renkei.get_account(account["id"])
+        if current["status"] == "needs_reauth":
+            break
+        await asyncio.sleep(0.1)
+    assert current["status"] == "needs_reauth"
+    assert current["link"]["status"] == "revoked"
+    types = [e["type"] for e in await renkei.events(account["id"])]
+    assert "link.revoked" in types
+
+
+async def test_issuer_webhook_signature_staleness_and_replay(renkei: Renkei) -> None:
+    account = await renkei.account(SHOP, BIZ)
+    await renkei.consent(await switch(renkei, account["id"]), cards=["amex-biz-1001"])
+    await renkei.wait_synced(account["id"], since=account["last_synced_at"])
+    secret = issuer_secret(renkei)
+    event = {
+        "event_id": "evt_test_1",
+        "type": "statements.available",
+        "created": int(time.time()),
+        "issuer": "amex",
+        "data": {"grant_subject": "user_good", "card_ids": ["amex-biz-1001"]},
+    }
+    forged = await post_issuer_event(renkei, event, secret="not-the-secret")
+    assert forged.status_code == 401
+    stale = await post_issuer_event(renkei, event, secret=secret, timestamp=int(time.time()) - 600)
+    assert stale.status_code == 401
+    first = await post_issuer_event(renkei, event, secret=secret)
+    assert first.status_code == 200 and first.json()["status"] == "processed"
+    replay = await post_issuer_event(renkei, event, secret=secret)
+    assert replay.status_code == 200 and replay.json()["status"] == "duplicate"
+
+
+async def test_new_statements_at_the_issuer_are_synced_by_webhook(renkei: Renkei) -> None:
+    account = await renkei.account(SHOP, BIZ)
+    await renkei.consent(await switch(renkei, account["id"]), cards=["amex-biz-1001"])
+    synced = await renkei.wait_synced(account["id"], since=account["last_synced_at"])
+    before = len(await renkei.statements(account["id"]))
+    await renkei.control("amex", "/cards/amex-biz-1001/statements", {"count": 45, "pending": 0})
+    await renkei.wait_synced(account["id"], since=synced["last_synced_at"])
+    after = await renkei.statements(account["id"])
+    assert len(after) == before + 5
+    assert all(r["status"] == "confirmed" for r in after)  # the pending ones replaced themselves
+
+
+async def test_outbox_delivers_signed_events_once_each(database: str, tmp_path: Path) -> None:
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    async def receive(request: Request) -> Response:
+        received.append((dict(request.headers), await request.body()))
+        return Response(status_code=204)
+
+    receiver = Starlette(routes=[Route("/hook", receive, methods=["POST"])])
+    with serve_asgi(receiver) as hook_url:
+        async with running_renkei(
+            database,
+            tmp_path / "data",
+            webhook_urls=f"{hook_url}/hook",
+            webhook_secret="outbox-secret",
+        ) as renkei:
+            for _ in range(100):
+                types = [json.loads(body)["type"] for _, body in received]
+                if types.count("sync.completed") >= 7:
+                    break
+                await asyncio.sleep(0.1)
+    assert types.count("sync.completed") >= 7, types  # one per demo account's first sync
+    ids = [headers["renkei-event-id"] for headers, _ in received]
+    assert len(ids) == len(set(ids))  # each event delivered once, each with its own id
+    now = int(time.time())
+    for headers, body in received:
+        assert verify("outbox-secret", headers["renkei-signature"], body, now)
+    assert renkei.base_url.startswith("http://127.0.0.1")

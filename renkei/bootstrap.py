@@ -28,6 +28,7 @@ from backend.service.context import ServiceContext
 from backend.service.ports import IssuerGateway
 from backend.service.sync import sync_account
 from connectors.issuers import IssuerConfig, build_gateways
+from renkei import log_redaction
 from renkei.settings import Settings
 from renkei.statement_files import parse_statement_file
 
@@ -79,6 +80,9 @@ def build_runtime(settings: Settings, transport: httpx.AsyncBaseTransport | None
             base_url=settings.issuer_base_url(name),
             client_id=getattr(settings, f"{name}_client_id"),
             client_secret=getattr(settings, f"{name}_client_secret").get_secret_value(),
+            timeout=settings.issuer_timeout,
+            max_retries=settings.issuer_max_retries,
+            backoff_base=settings.issuer_backoff,
         )
         for name in ("amex", "jcb")
     }
@@ -121,6 +125,7 @@ async def _http_sender(url: str, body: bytes, headers: dict[str, str]) -> int:
 def create_app(settings: Settings | None = None, *, start_jobs: bool | None = None) -> FastAPI:
     """The whole service: API, OAuth callback, issuer webhooks, sandbox, job runner."""
     settings = settings or Settings()
+    log_redaction.install()
     holder: dict[str, Runtime] = {}
 
     @asynccontextmanager

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     jcb_client_secret: SecretStr = SecretStr("renkei-demo-secret")
     jcb_webhook_secret: SecretStr | None = None
 
+    issuer_timeout: float = 10.0  # seconds per issuer request
+    issuer_max_retries: int = 3  # retries of a transient issuer failure, with backoff
+    issuer_backoff: float = 0.5  # first backoff delay in seconds, doubled per retry
+
     webhook_urls: str = ""  # comma-separated subscribers of renkei's own webhooks
     webhook_secret: SecretStr | None = None
 

@@ -121,6 +121,7 @@ class FaultBody:
     times: int = 1
     retry_after: int = 1
     delay: float | None = None
+    after: int = 0
 
 
 def _bad(description: str, status_code: int = 400, **extra: Any) -> JSONResponse:
@@ -346,6 +347,7 @@ def build_control_router(state: SandboxState, issuer: Issuer) -> APIRouter:
             times=body.times,
             retry_after=body.retry_after,
             delay=body.delay if body.delay is not None else default_delay,
+            after=max(0, body.after),
         )
         data_of().faults[body.path] = fault
         return asdict(fault)

@@ -64,6 +64,10 @@ class FaultInjector:
         fault = faults.get(path)
         if fault is None:
             return None
+        if fault.after > 0:
+            # e.g. the second page of a sync fails after the first went through
+            fault.after -= 1
+            return None
         fault.times -= 1
         if fault.times <= 0:
             del faults[path]

@@ -237,6 +237,7 @@ class Fault:
     times: int
     retry_after: int = 1
     delay: float = 3.0
+    after: int = 0  # requests of the path served normally before the fault strikes
 
 
 @dataclass

@@ -262,7 +262,7 @@ class AccountDeletedOut(_Out):
 
 class SyncResultOut(_Out):
     account_id: str
-    status: Literal["succeeded", "failed", "skipped"]
+    status: Literal["succeeded", "failed", "skipped", "already_running"]
     added: int = 0
     modified: int = 0
     removed: int = 0

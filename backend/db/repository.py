@@ -118,6 +118,28 @@ class SqlRepository:
         query = query.order_by(t.accounts.c.created_at, t.accounts.c.name)
         return list((await self.session.scalars(query)).all())
 
+    async def acquire_sync_lease(
+        self, account_id: str, now: dt.datetime, until: dt.datetime
+    ) -> bool:
+        """Take the account's sync lease unless another sync holds it (compare-and-set)."""
+        result = await self.session.execute(
+            update(t.accounts)
+            .where(
+                t.accounts.c.id == account_id,
+                or_(
+                    t.accounts.c.sync_lease_until.is_(None),
+                    t.accounts.c.sync_lease_until < now,
+                ),
+            )
+            .values(sync_lease_until=until)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def release_sync_lease(self, account_id: str) -> None:
+        await self.session.execute(
+            update(t.accounts).where(t.accounts.c.id == account_id).values(sync_lease_until=None)
+        )
+
     async def accounts_using_card(self, card_id: str) -> list[Account]:
         query = (
             select(Account)

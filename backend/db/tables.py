@@ -139,6 +139,7 @@ accounts = Table(
     Column("legacy_login_id", LargeBinary, nullable=True),
     Column("legacy_password", LargeBinary, nullable=True),
     Column("sync_cursor", Text, nullable=True),
+    _ts("sync_lease_until", nullable=True),
     _ts("last_synced_at", nullable=True),
     Column("last_error", String(64), nullable=True),
     _ts("created_at"),

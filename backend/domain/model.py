@@ -136,6 +136,7 @@ class Account:
     legacy_login_id: bytes | None = None  # encrypted; erased after a switch (R2)
     legacy_password: bytes | None = None  # encrypted; erased after a switch (R2)
     sync_cursor: str | None = None
+    sync_lease_until: dt.datetime | None = None  # one sync at a time, across processes
     last_synced_at: dt.datetime | None = None
     last_error: str | None = None
     created_at: dt.datetime = field(default_factory=utcnow)

@@ -14,6 +14,7 @@ at their boundary, ``raise X(...) from exc``)::
     ├── RateLimited           429; ``retry_after`` seconds, when the issuer said
     ├── IssuerUnavailable     5xx, timeouts, connection errors
     └── BadPayload            the issuer answered something we cannot read
+        └── InvalidCursor     the issuer no longer knows our sync cursor
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ class IssuerUnavailable(IssuerError):
 
 class BadPayload(IssuerError):
     code = "bad_payload"
+
+
+class InvalidCursor(BadPayload):
+    """The issuer no longer knows the sync cursor; a sync starts again from the beginning."""
+
+    code = "invalid_cursor"
 
 
 # --------------------------------------------------------------------------- values

@@ -6,6 +6,7 @@ mid-sync resumes from the last committed page: nothing lost, nothing doubled.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from backend.service.ports import (
     BadPayload,
     ConsentRevoked,
     GrantInfo,
+    InvalidCursor,
     IssuerCard,
     IssuerError,
     IssuerStatement,
@@ -65,15 +67,39 @@ class InternalSyncError(IssuerError):
 @dataclass(frozen=True)
 class SyncResult:
     account_id: str
-    status: str  # succeeded | failed | skipped
+    status: str  # succeeded | failed | skipped | already_running
     added: int = 0
     modified: int = 0
     removed: int = 0
     error_code: str | None = None
 
 
+SYNC_LEASE = dt.timedelta(minutes=10)
+
+
 async def sync_account(ctx: ServiceContext, account_id: str) -> SyncResult:
-    """Sync one account by its method; records a sync run and an event either way."""
+    """Sync one account by its method; records a sync run and an event either way.
+
+    At most one sync of an account runs at a time, in any process: refresh tokens
+    work once, so two syncs refreshing the same grant would lose it. A sync that finds
+    another running answers ``already_running``; the running one fetches everything.
+    """
+    async with ctx.uow() as uow:
+        acquired = await uow.repo.acquire_sync_lease(
+            account_id, ctx.clock(), ctx.clock() + SYNC_LEASE
+        )
+        await uow.commit()
+    if not acquired:
+        return SyncResult(account_id, "already_running")
+    try:
+        return await _sync_leased(ctx, account_id)
+    finally:
+        async with ctx.uow() as uow:
+            await uow.repo.release_sync_lease(account_id)
+            await uow.commit()
+
+
+async def _sync_leased(ctx: ServiceContext, account_id: str) -> SyncResult:
     async with ctx.uow() as uow:
         account = await uow.repo.get_account(account_id)
         if account is None or account.status in (
@@ -152,13 +178,27 @@ async def _sync_api(ctx: ServiceContext, account_id: str) -> IngestCounts:
     grant = await gateway.grant_info(current[0], save)
     covered = await _follow_card_changes(ctx, account_id, issuer, grant)
     totals = IngestCounts()
+    restarted = False
     while True:
         async with ctx.uow() as uow:
             fresh = await uow.repo.get_account(account_id)
             if fresh is None:
                 raise BadPayload("account vanished during sync")
             cursor = fresh.sync_cursor
-        page = await gateway.sync_statements(current[0], save, cursor, count=PAGE_SIZE)
+        try:
+            page = await gateway.sync_statements(current[0], save, cursor, count=PAGE_SIZE)
+        except InvalidCursor:
+            if cursor is None or restarted:
+                raise
+            # The issuer forgot our place: start again; lines already stored are matched
+            # by transaction id, so nothing is doubled.
+            restarted = True
+            async with ctx.uow() as uow:
+                account = await uow.repo.get_account(account_id, for_update=True)
+                if account is not None and account.sync_cursor == cursor:
+                    account.sync_cursor = None
+                    await uow.commit()
+            continue
         async with ctx.uow() as uow:
             account = await uow.repo.get_account(account_id, for_update=True)
             if account is None or account.sync_cursor != cursor:

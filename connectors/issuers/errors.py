@@ -17,9 +17,10 @@ at the boundary with ``raise X(...) from exc``::
     │                           ``retry_after`` holds the issuer's seconds when given
     ├── IssuerUnavailable       5xx, timeouts, connection errors (after the retries)
     └── BadPayload              unreadable JSON, missing or mistyped fields
+        └── InvalidCursor       400 invalid_cursor: the sync starts again from the beginning
 
-Any other answer the contract does not foresee (``invalid_client``, an invalid
-cursor, an unexpected 4xx) is raised as the base ``IssuerError``.
+Any other answer the contract does not foresee (``invalid_client``, an unexpected
+4xx) is raised as the base ``IssuerError``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from backend.service.ports import (
     BadPayload,
     ConsentRefused,
     ConsentRevoked,
+    InvalidCursor,
     IssuerError,
     IssuerUnavailable,
     LegacyLoginFailed,
@@ -39,6 +41,7 @@ __all__ = [
     "BadPayload",
     "ConsentRefused",
     "ConsentRevoked",
+    "InvalidCursor",
     "IssuerError",
     "IssuerUnavailable",
     "LegacyLoginFailed",

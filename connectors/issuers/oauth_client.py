@@ -255,8 +255,8 @@ class OAuthIssuerGateway:
             count: Page size, 1 to 500.
 
         Raises:
-            IssuerError: Base class for an invalid cursor (error ``invalid_cursor``);
-                the subclasses as for ``grant_info``.
+            InvalidCursor: The issuer no longer knows ``cursor``.
+            IssuerError: The subclasses as for ``grant_info``.
         """
         if not 1 <= count <= MAX_SYNC_COUNT:
             raise ValueError(f"count must be 1..{MAX_SYNC_COUNT}")

@@ -19,6 +19,7 @@ from connectors.issuers.errors import (
     BadPayload,
     ConsentRefused,
     ConsentRevoked,
+    InvalidCursor,
     IssuerError,
     IssuerUnavailable,
     RateLimited,
@@ -123,6 +124,8 @@ def status_failure(
         return ReauthRequired(detail, issuer=issuer)
     if error == "access_denied":
         return ConsentRefused(detail, issuer=issuer)
+    if error == "invalid_cursor":
+        return InvalidCursor(detail, issuer=issuer)
     return IssuerError(detail, issuer=issuer)
 
 

@@ -131,6 +131,12 @@ class Renkei:
             assert response.is_success, response.text
             return response.json() if response.content else None
 
+    async def control_get(self, issuer: str, path: str) -> Any:
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as client:
+            response = await client.get(f"/sandbox/{issuer}/control{path}")
+            assert response.is_success, response.text
+            return response.json()
+
     async def stop_link_on_member_site(self, card_label: str, user: str = "user_good") -> None:
         """R16: Amex member site → 登録情報の変更 → 外部サービスとの連携 → 停止する."""
         browser = self.browser()

@@ -150,3 +150,20 @@ async def test_jcb_cards_are_not_limited_by_r5(sessions: async_sessionmaker[Asyn
         )
         await uow.commit()
         assert len(await uow.repo.active_links_for_card(card.id)) == 2
+
+
+async def test_migrations_match_the_tables(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """A model change without its Alembic revision fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from backend.db.tables import metadata
+
+    def diff(connection: object) -> list[object]:
+        context = MigrationContext.configure(connection)  # type: ignore[arg-type]
+        return list(compare_metadata(context, metadata))
+
+    async with sessions() as session:
+        connection = await session.connection()
+        changes = await connection.run_sync(diff)
+    assert changes == []

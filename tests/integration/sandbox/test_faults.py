@@ -40,6 +40,16 @@ async def test_500_for_n_requests_then_normal(client: httpx.AsyncClient) -> None
     assert (await client.get("/sandbox/amex/api/v1/me", headers=linked.bearer)).status_code == 200
 
 
+async def test_after_lets_the_first_requests_through(client: httpx.AsyncClient) -> None:
+    linked = await link_by_control(client, "amex", card_ids=["amex-biz-1001"])
+    await arm(client, kind="500", times=1, after=2)
+    statuses = [
+        (await client.get(f"/sandbox/amex{SYNC}", headers=linked.bearer)).status_code
+        for _ in range(4)
+    ]
+    assert statuses == [200, 200, 500, 200]
+
+
 async def test_429_carries_retry_after(client: httpx.AsyncClient) -> None:
     linked = await link_by_control(client, "amex", card_ids=["amex-biz-1001"])
     await arm(client, kind="429", retry_after=7)

@@ -15,6 +15,7 @@ from connectors.issuers import AmexGateway, IssuerConfig, JcbGateway, build_gate
 from connectors.issuers.errors import (
     BadPayload,
     ConsentRevoked,
+    InvalidCursor,
     IssuerError,
     IssuerUnavailable,
     LegacyLoginFailed,
@@ -136,12 +137,12 @@ async def test_float_amount_is_bad_payload(fake: FakeIssuer, sleep: SleepRecorde
         await gateway(fake, sleep).sync_statements(FRESH, SavedTokens(), None)
 
 
-async def test_invalid_cursor_is_base_issuer_error(fake: FakeIssuer, sleep: SleepRecorder) -> None:
+async def test_invalid_cursor_has_its_own_error(fake: FakeIssuer, sleep: SleepRecorder) -> None:
     fake.queue(SYNC, json_error(400, "invalid_cursor"))
-    with pytest.raises(IssuerError) as caught:
+    with pytest.raises(InvalidCursor) as caught:
         await gateway(fake, sleep).sync_statements(FRESH, SavedTokens(), "garbage")
-    assert type(caught.value) is IssuerError
-    assert "invalid_cursor" in str(caught.value)
+    assert caught.value.code == "invalid_cursor"
+    assert sleep.delays == []  # not retried: the same cursor would fail again
 
 
 # ----------------------------------------------------------------- mapping

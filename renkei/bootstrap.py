@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.api.app import create_api_router, install_error_handlers
+from backend.api.schemas import IssuerInfoOut
 from backend.db.engine import make_engine, make_sessions, migrate, ping
 from backend.db.job_store import SqlJobStore
 from backend.db.repository import SqlUnitOfWork
@@ -63,6 +64,27 @@ def issuer_webhook_secret(settings: Settings, issuer: str) -> str:
         return configured.get_secret_value()
     # The mounted sandbox registers one client at both issuers, with one secret.
     return _secret_file(settings.data_dir / "issuer-webhook-secret")
+
+
+def service_token(settings: Settings) -> str:
+    """The assistant's own bearer token; shared by every process through the data directory."""
+    if settings.service_token is not None:
+        return settings.service_token.get_secret_value()
+    return _secret_file(settings.data_dir / "service-token")
+
+
+def issuer_sites(settings: Settings) -> dict[str, IssuerInfoOut]:
+    amex = settings.member_site_url("amex")
+    jcb = settings.member_site_url("jcb")
+    return {
+        "amex": IssuerInfoOut(
+            issuer=Issuer.AMEX,
+            member_site_url=f"{amex}/login",
+            card_registration_url=f"{amex}/settings/cards",
+            external_services_url=f"{amex}/settings/services",
+        ),
+        "jcb": IssuerInfoOut(issuer=Issuer.JCB, member_site_url=f"{jcb}/login"),
+    }
 
 
 def secret_keys(settings: Settings) -> list[str]:
@@ -166,6 +188,8 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     app.state.issuer_webhook_secrets = {
         name: issuer_webhook_secret(settings, name) for name in ("amex", "jcb")
     }
+    app.state.service_token = service_token(settings)
+    app.state.issuer_sites = issuer_sites(settings)
     install_error_handlers(app)
     app.include_router(create_api_router())
 

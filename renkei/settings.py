@@ -22,12 +22,15 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("DATABASE_URL", "RENKEI_DATABASE_URL")
     )
     admin_token: SecretStr | None = None
+    service_token: SecretStr | None = None  # the assistant's own; a file in the data dir if unset
     public_url: str = "http://127.0.0.1:8000"
     secret_keys: SecretStr | None = None  # comma-separated Fernet keys, newest first
     seed_demo: bool = True
     sandbox: bool = True  # mount the simulated issuers under /sandbox
     run_jobs: bool = True  # run the in-process job runner in `serve`
 
+    amex_member_site_url: str | None = None  # default: the sandbox's member site
+    jcb_member_site_url: str | None = None
     amex_base_url: str | None = None
     amex_client_id: str = "renkei-demo"
     amex_client_secret: SecretStr = SecretStr("renkei-demo-secret")
@@ -52,6 +55,10 @@ class Settings(BaseSettings):
     def issuer_base_url(self, issuer: str) -> str:
         explicit = self.amex_base_url if issuer == "amex" else self.jcb_base_url
         return explicit or f"{self.public_url.rstrip('/')}/sandbox/{issuer}"
+
+    def member_site_url(self, issuer: str) -> str:
+        explicit = self.amex_member_site_url if issuer == "amex" else self.jcb_member_site_url
+        return explicit or f"{self.issuer_base_url(issuer)}/member"
 
     def uses_sandbox(self, issuer: str) -> bool:
         explicit = self.amex_base_url if issuer == "amex" else self.jcb_base_url

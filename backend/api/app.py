@@ -10,6 +10,8 @@ The composition root creates the FastAPI app, fills ``app.state`` and includes
 - ``token_resolver``: ``TokenResolver``, bearer-token hash → member email
 - ``parse_statement_file``: ``(data: bytes, issuer: str) -> list[ParsedStatementGroup]``
 - ``issuer_webhook_secrets``: ``Mapping[str, str]``, issuer name → signing secret
+- ``service_token``: ``str | None``, the assistant's token, acting for ``X-Renkei-Act-As``
+- ``issuer_sites``: ``Mapping[str, IssuerInfoOut]``, the issuers' member-site links
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from backend.api.errors import API_PREFIX, install_error_handlers
-from backend.api.routers import accounts, events, issuer_webhooks, oauth, offices, statements
+from backend.api.routers import (
+    accounts,
+    events,
+    issuer_webhooks,
+    issuers,
+    oauth,
+    offices,
+    statements,
+)
 
 __all__ = ["API_PREFIX", "create_api_router", "install_error_handlers"]
 
@@ -25,6 +35,6 @@ __all__ = ["API_PREFIX", "create_api_router", "install_error_handlers"]
 def create_api_router() -> APIRouter:
     """Every route of the REST API, under ``/api/v1``."""
     api = APIRouter(prefix=API_PREFIX)
-    for module in (offices, accounts, statements, events, oauth, issuer_webhooks):
+    for module in (offices, accounts, statements, events, oauth, issuer_webhooks, issuers):
         api.include_router(module.router)
     return api

@@ -37,16 +37,32 @@ def get_services(request: Request) -> ServiceContext:
     return services
 
 
+ACT_AS_HEADER = "X-Renkei-Act-As"
+
+
+def _same(token: str, expected: str | None) -> bool:
+    return bool(expected) and hmac.compare_digest(token.encode(), str(expected).encode())
+
+
 async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Bearer token → caller. The admin token acts as a support administrator (all offices)."""
+    """Bearer token → caller.
+
+    The admin token acts as a support administrator over every office. The service
+    token (the assistant's own) acts for the member named in ``X-Renkei-Act-As``, with
+    that member's roles and nothing more.
+    """
     if credentials is None or not credentials.credentials:
         raise errors.Unauthenticated("a bearer token is required")
     token = credentials.credentials
-    admin_token: str | None = request.app.state.admin_token
-    if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
+    if _same(token, getattr(request.app.state, "service_token", None)):
+        acting_for = (request.headers.get(ACT_AS_HEADER) or "").strip().lower()
+        if "@" not in acting_for:
+            raise errors.Unauthenticated(f"the service token needs {ACT_AS_HEADER}")
+        return Principal(email=acting_for)
+    if _same(token, request.app.state.admin_token):
         return Principal(email="support@renkei.local", support_admin=True)
     resolver: TokenResolver = request.app.state.token_resolver
     email = await resolver.email_for_token_hash(hash_token(token))

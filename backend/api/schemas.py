@@ -218,6 +218,40 @@ class ApiAccountCreate(_In):
     issuer: Issuer
     name: str = Field(default="", max_length=200)
     card_id: str | None = Field(default=None, description="A card already known, if any.")
+    return_url: str | None = Field(
+        default=None,
+        max_length=500,
+        description="A path on this service the callback page links back to (e.g. a chat).",
+    )
+
+
+class AuthorizationOptions(_In):
+    """Optional body of switch-to-api and reauth."""
+
+    return_url: str | None = Field(
+        default=None,
+        max_length=500,
+        description="A path on this service the callback page links back to (e.g. a chat).",
+    )
+
+
+class RegisteredCardsOut(_Out):
+    """R15: the cards registered to the account's issuer ID, as the issuer shows them."""
+
+    subject_cards: list[CardOut]
+
+
+class IssuerInfoOut(_Out):
+    """Where a person does what only the issuer's own site can do (R15, R16, R6, R7)."""
+
+    issuer: Issuer
+    member_site_url: str
+    card_registration_url: str | None = Field(
+        None, description="Amex: register a supplementary card to the online-service ID (R15)."
+    )
+    external_services_url: str | None = Field(
+        None, description="Amex: 登録情報の変更 → 外部サービスとの連携, to stop a link (R16)."
+    )
 
 
 class UploadCard(_In):

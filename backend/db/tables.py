@@ -201,6 +201,7 @@ pending_authorizations = Table(
     Column("redirect_uri", Text, nullable=False),
     Column("requested_by", String(320), nullable=False),
     _ts("expires_at"),
+    Column("return_url", Text, nullable=True),
     _ts("used_at", nullable=True),
     _ts("created_at"),
 )

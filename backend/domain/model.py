@@ -182,6 +182,7 @@ class PendingAuthorization:
     redirect_uri: str
     requested_by: str
     expires_at: dt.datetime
+    return_url: str | None = None  # where the callback page sends the person back (a path)
     used_at: dt.datetime | None = None
     created_at: dt.datetime = field(default_factory=utcnow)
     id: str = field(default_factory=new_id)

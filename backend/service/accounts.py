@@ -179,6 +179,53 @@ async def create_upload_account(
         return account
 
 
+async def set_archived(
+    ctx: ServiceContext, principal: Principal, account_id: str, *, archived: bool
+) -> AccountDetail:
+    """Archive (stop syncing, keep everything) or bring back an account."""
+    async with ctx.uow() as uow:
+        account = await access.account_for(
+            uow.repo, principal, account_id, Role.MEMBER, for_update=True
+        )
+        if account.is_deleted:
+            raise errors.InvalidState("account is deleted")
+        if archived:
+            if await uow.repo.active_link_of_account(account_id) is not None:
+                # R10/R16: an archived account would still hold the card's only link.
+                raise errors.InvalidState("stop the API link before archiving this account")
+            account.status = AccountStatus.DISABLED
+        elif account.status == AccountStatus.DISABLED:
+            account.status = (
+                AccountStatus.NEEDS_REAUTH
+                if account.sync_method == SyncMethod.API
+                else AccountStatus.ACTIVE
+            )
+        await uow.commit()
+        return await _detail(uow.repo, account)
+
+
+async def registered_cards(
+    ctx: ServiceContext, principal: Principal, account_id: str
+) -> list[Card]:
+    """R15: the cards the issuer shows for the account's ID, asked with its stored login."""
+    async with ctx.uow() as uow:
+        account = await access.account_for(uow.repo, principal, account_id, Role.MEMBER)
+        if not account.has_legacy_credentials:
+            raise errors.InvalidState(
+                "no stored issuer login to ask with (erased by a switch to API, R2)",
+                reason="no_legacy_credentials",
+            )
+        assert account.legacy_login_id is not None and account.legacy_password is not None
+        login_id = ctx.secrets.decrypt(account.legacy_login_id)
+        password = ctx.secrets.decrypt(account.legacy_password)
+        issuer = Issuer(account.issuer)
+    fetched = await ctx.gateway(issuer).legacy_fetch(login_id, password)
+    async with ctx.uow() as uow:
+        cards = [await upsert_card(uow.repo, issuer, seen) for seen in fetched.cards]
+        await uow.commit()
+        return cards
+
+
 async def cards_of_office(ctx: ServiceContext, principal: Principal, office_id: str) -> list[Card]:
     """The office's cards, their supplementary cards (R15) and the cards they replaced (R7)."""
     async with ctx.uow() as uow:

@@ -42,6 +42,7 @@ async def _start(
     account: Account,
     purpose: AuthorizationPurpose,
     principal: Principal,
+    return_url: str | None,
 ) -> AuthorizationStart:
     request = ctx.gateway(account.issuer).authorization_request(redirect_uri=ctx.oauth_redirect_uri)
     pending = PendingAuthorization(
@@ -54,12 +55,23 @@ async def _start(
         redirect_uri=ctx.oauth_redirect_uri,
         requested_by=principal.email,
         expires_at=ctx.clock() + ctx.authorization_ttl,
+        return_url=checked_return_url(return_url),
         created_at=ctx.clock(),
     )
     await repo.add(pending)
     return AuthorizationStart(
         account_id=account.id, authorization_url=request.url, state=request.state
     )
+
+
+def checked_return_url(return_url: str | None) -> str | None:
+    """A path on this service only: an absolute or scheme-relative URL would be an open
+    redirect from a page the issuer sends people to."""
+    if return_url is None or return_url == "":
+        return None
+    if not return_url.startswith("/") or return_url.startswith("//") or "\\" in return_url:
+        raise errors.InvalidRequest("return_url must be a path on this service")
+    return return_url
 
 
 async def _check_card_free(
@@ -90,6 +102,7 @@ async def register_api_account(
     issuer: Issuer,
     name: str,
     card_id: str | None = None,
+    return_url: str | None = None,
 ) -> AuthorizationStart:
     """R11: a new API account, created now and linked when the person consents."""
     async with ctx.uow() as uow:
@@ -112,13 +125,15 @@ async def register_api_account(
             created_at=ctx.clock(),
         )
         await add_account(ctx, uow.repo, account)  # R12
-        start = await _start(ctx, uow.repo, account, AuthorizationPurpose.REGISTER, principal)
+        start = await _start(
+            ctx, uow.repo, account, AuthorizationPurpose.REGISTER, principal, return_url
+        )
         await uow.commit()
         return start
 
 
 async def switch_to_api(
-    ctx: ServiceContext, principal: Principal, account_id: str
+    ctx: ServiceContext, principal: Principal, account_id: str, return_url: str | None = None
 ) -> AuthorizationStart:
     """R12: switch an existing account in place; its history stays."""
     async with ctx.uow() as uow:
@@ -133,13 +148,15 @@ async def switch_to_api(
             raise errors.InvalidState("account has no card yet", account_id=account_id)
         rules.ensure_card_eligible(card)  # R1
         await _check_card_free(uow.repo, principal, card, account.id)  # R5/R14
-        start = await _start(ctx, uow.repo, account, AuthorizationPurpose.SWITCH, principal)
+        start = await _start(
+            ctx, uow.repo, account, AuthorizationPurpose.SWITCH, principal, return_url
+        )
         await uow.commit()
         return start
 
 
 async def reauthorize(
-    ctx: ServiceContext, principal: Principal, account_id: str
+    ctx: ServiceContext, principal: Principal, account_id: str, return_url: str | None = None
 ) -> AuthorizationStart:
     """Renew an expired or revoked link in place (never a new account)."""
     async with ctx.uow() as uow:
@@ -149,7 +166,9 @@ async def reauthorize(
         card = await uow.repo.get_card(account.card_id) if account.card_id else None
         if card is not None:
             await _check_card_free(uow.repo, principal, card, account.id)  # R5
-        start = await _start(ctx, uow.repo, account, AuthorizationPurpose.REAUTH, principal)
+        start = await _start(
+            ctx, uow.repo, account, AuthorizationPurpose.REAUTH, principal, return_url
+        )
         await uow.commit()
         return start
 
@@ -161,6 +180,7 @@ class AuthorizationOutcome:
     account_id: str | None
     office_id: str | None
     purpose: AuthorizationPurpose | None
+    return_url: str | None = None
     error_code: str | None = None
     rule: str | None = None
     details: dict[str, object] | None = None
@@ -183,6 +203,7 @@ async def complete_authorization(
         "account_id": pending.account_id,
         "office_id": pending.office_id,
         "purpose": AuthorizationPurpose(pending.purpose),
+        "return_url": pending.return_url,
     }
     if error or not code:
         await _record_failure(ctx, pending, error or "missing_code", None)

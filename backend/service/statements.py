@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from dataclasses import dataclass, field
 
 from backend.domain import errors
@@ -33,6 +35,50 @@ async def list_statements(
     async with ctx.uow() as uow:
         await access.account_for(uow.repo, principal, account_id, Role.READ_ONLY)
         return await uow.repo.list_statements(account_id, after=after, limit=limit)
+
+
+async def all_statements(
+    ctx: ServiceContext, principal: Principal, account_id: str
+) -> list[Statement]:
+    """Every statement of an account, oldest first (for an export)."""
+    rows: list[Statement] = []
+    after: tuple[dt.date, str] | None = None
+    async with ctx.uow() as uow:
+        await access.account_for(uow.repo, principal, account_id, Role.READ_ONLY)
+        while True:
+            page = await uow.repo.list_statements(account_id, after=after, limit=1000)
+            rows.extend(page)
+            if len(page) < 1000:
+                break
+            after = (page[-1].use_date, page[-1].id)
+    rows.reverse()
+    return rows
+
+
+EXPORT_COLUMNS = (
+    "use_date",
+    "posted_date",
+    "merchant",
+    "amount_jpy",
+    "foreign_amount",
+    "foreign_currency",
+    "status",
+    "source",
+    "holder_name",
+    "issuer_txn_id",
+)
+
+
+def statements_csv(rows: list[Statement]) -> bytes:
+    """UTF-8 with a byte-order mark, so spreadsheet software reads the Japanese right."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            ["" if getattr(row, c) is None else getattr(row, c) for c in EXPORT_COLUMNS]
+        )
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
 @dataclass

@@ -12,11 +12,13 @@ from backend.api.schemas import (
     AccountDeletedOut,
     AccountOut,
     ApiAccountCreate,
+    AuthorizationOptions,
     AuthorizationStartOut,
     CardOut,
     CardUseOut,
     CardUsesOut,
     LegacyAccountCreate,
+    RegisteredCardsOut,
     SyncResultOut,
 )
 from backend.domain.model import Account
@@ -77,6 +79,7 @@ async def create_account(
             issuer=body.issuer,
             name=body.name,
             card_id=body.card_id,
+            return_url=body.return_url,
         )
         return _start_out(start)
     if isinstance(body, LegacyAccountCreate):
@@ -148,9 +151,13 @@ async def delete_account(account_id: str, services: Services, caller: Caller) ->
     ),
 )
 async def switch_to_api(
-    account_id: str, services: Services, caller: Caller
+    account_id: str,
+    services: Services,
+    caller: Caller,
+    body: AuthorizationOptions | None = None,
 ) -> AuthorizationStartOut:
-    return _start_out(await linking.switch_to_api(services, caller, account_id))
+    return_url = body.return_url if body else None
+    return _start_out(await linking.switch_to_api(services, caller, account_id, return_url))
 
 
 @router.post(
@@ -159,8 +166,55 @@ async def switch_to_api(
     summary="Re-authenticate an API account",
     description="Renews an expired or revoked link in place; answers the authorization URL.",
 )
-async def reauthorize(account_id: str, services: Services, caller: Caller) -> AuthorizationStartOut:
-    return _start_out(await linking.reauthorize(services, caller, account_id))
+async def reauthorize(
+    account_id: str,
+    services: Services,
+    caller: Caller,
+    body: AuthorizationOptions | None = None,
+) -> AuthorizationStartOut:
+    return_url = body.return_url if body else None
+    return _start_out(await linking.reauthorize(services, caller, account_id, return_url))
+
+
+@router.post(
+    "/accounts/{account_id}/archive",
+    response_model=AccountOut,
+    summary="Archive an account",
+    description=(
+        "Stops syncing an account without deleting it, e.g. the other offices' accounts of a "
+        "card whose API link one office keeps (R14). An account holding an active API link is "
+        "refused: stop the link first (R10/R16)."
+    ),
+)
+async def archive(account_id: str, services: Services, caller: Caller) -> AccountOut:
+    return _out(await accounts.set_archived(services, caller, account_id, archived=True))
+
+
+@router.post(
+    "/accounts/{account_id}/unarchive",
+    response_model=AccountOut,
+    summary="Bring an archived account back",
+)
+async def unarchive(account_id: str, services: Services, caller: Caller) -> AccountOut:
+    return _out(await accounts.set_archived(services, caller, account_id, archived=False))
+
+
+@router.post(
+    "/accounts/{account_id}/registered-cards",
+    response_model=RegisteredCardsOut,
+    summary="Cards registered to the account's issuer ID (R15)",
+    description=(
+        "Asks the issuer, with the account's stored ID and password, which cards are "
+        "registered to that ID: an Amex supplementary card must be registered there before "
+        "the consent screen lists it (R15). Needs a legacy account (409 `invalid_state` once "
+        "the credentials were erased by a switch, R2)."
+    ),
+)
+async def registered_cards(
+    account_id: str, services: Services, caller: Caller
+) -> RegisteredCardsOut:
+    cards = await accounts.registered_cards(services, caller, account_id)
+    return RegisteredCardsOut(subject_cards=[CardOut.from_domain(c) for c in cards])
 
 
 @router.post(

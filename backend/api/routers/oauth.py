@@ -50,13 +50,20 @@ def _outcome_out(outcome: AuthorizationOutcome) -> AuthorizationOutcomeOut:
     )
 
 
-def _page(*, linked: bool, text_code: str, rule: str | None, status_code: int) -> HTMLResponse:
+def _page(
+    *,
+    linked: bool,
+    text_code: str,
+    rule: str | None,
+    status_code: int,
+    back_url: str | None = None,
+) -> HTMLResponse:
     context: dict[str, Any] = {
         "page": PAGE,
         "linked": linked,
         "text": outcome_text(text_code),
         "rule": rule,
-        "back_url": CHAT_PATH,
+        "back_url": back_url or CHAT_PATH,
     }
     html = _templates.get_template("callback.html").render(context)
     return HTMLResponse(html, status_code=status_code, headers=_PRIVATE_HEADERS)
@@ -111,7 +118,17 @@ async def oauth_callback(
         return JSONResponse(out.model_dump(mode="json"), headers=_PRIVATE_HEADERS)
     if out.linked:
         purpose = out.purpose.value if out.purpose else "register"
-        return _page(linked=True, text_code=f"linked_{purpose}", rule=None, status_code=200)
+        return _page(
+            linked=True,
+            text_code=f"linked_{purpose}",
+            rule=None,
+            status_code=200,
+            back_url=outcome.return_url,
+        )
     return _page(
-        linked=False, text_code=out.error_code or "unknown", rule=out.rule, status_code=200
+        linked=False,
+        text_code=out.error_code or "unknown",
+        rule=out.rule,
+        status_code=200,
+        back_url=outcome.return_url,
     )

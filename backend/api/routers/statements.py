@@ -8,7 +8,7 @@ import binascii
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
 from backend.api.deps import Caller, Services, StatementParser
 from backend.api.errors import ERROR_RESPONSES
@@ -24,7 +24,7 @@ from backend.api.schemas import (
 from backend.domain import errors
 from backend.domain.model import Issuer
 from backend.service import accounts, statements
-from backend.service.statements import UploadResult
+from backend.service.statements import UploadResult, statements_csv
 
 router = APIRouter(prefix="/accounts/{account_id}", tags=["statements"], responses=ERROR_RESPONSES)
 
@@ -82,6 +82,26 @@ async def list_statements(
     next_cursor = encode_cursor(page[-1].use_date, page[-1].id) if len(rows) > limit else None
     return StatementPageOut(
         items=[StatementOut.from_domain(s) for s in page], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/statements.csv",
+    response_class=Response,
+    summary="Export an account's statements as CSV",
+    description=(
+        "Every statement of the account, oldest first, as UTF-8 CSV with a byte-order mark "
+        "(opens in spreadsheet software as is). Also for a deleted account: its statements "
+        "are kept (R10/R16 export before deletion)."
+    ),
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def export_statements(account_id: str, services: Services, caller: Caller) -> Response:
+    rows = await statements.all_statements(services, caller, account_id)
+    return Response(
+        content=statements_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="statements-{account_id}.csv"'},
     )
 
 

@@ -189,6 +189,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
         name: issuer_webhook_secret(settings, name) for name in ("amex", "jcb")
     }
     app.state.service_token = service_token(settings)
+    app.state.export_secret = _secret_file(settings.data_dir / "export-secret")
     app.state.issuer_sites = issuer_sites(settings)
     install_error_handlers(app)
     app.include_router(create_api_router())

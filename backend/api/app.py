@@ -11,6 +11,7 @@ The composition root creates the FastAPI app, fills ``app.state`` and includes
 - ``parse_statement_file``: ``(data: bytes, issuer: str) -> list[ParsedStatementGroup]``
 - ``issuer_webhook_secrets``: ``Mapping[str, str]``, issuer name → signing secret
 - ``service_token``: ``str | None``, the assistant's token, acting for ``X-Renkei-Act-As``
+- ``export_secret``: ``str``, signs the short-lived export links
 - ``issuer_sites``: ``Mapping[str, IssuerInfoOut]``, the issuers' member-site links
 """
 
@@ -37,4 +38,5 @@ def create_api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX)
     for module in (offices, accounts, statements, events, oauth, issuer_webhooks, issuers):
         api.include_router(module.router)
+    api.include_router(statements.exports_router)
     return api

@@ -235,6 +235,10 @@ class AuthorizationOptions(_In):
     )
 
 
+class ExportLinkOut(_Out):
+    url: str = Field(description="A path; valid for ten minutes, for the member who asked.")
+
+
 class RegisteredCardsOut(_Out):
     """R15: the cards registered to the account's issuer ID, as the issuer shows them."""
 

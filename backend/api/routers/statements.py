@@ -8,12 +8,13 @@ import binascii
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
 
 from backend.api.deps import Caller, Services, StatementParser
-from backend.api.errors import ERROR_RESPONSES
+from backend.api.errors import API_PREFIX, ERROR_RESPONSES
 from backend.api.schemas import (
     AccountOut,
+    ExportLinkOut,
     OldCardAccountCreate,
     OldCardCredentials,
     SkippedGroupOut,
@@ -22,8 +23,8 @@ from backend.api.schemas import (
     UploadResultOut,
 )
 from backend.domain import errors
-from backend.domain.model import Issuer
-from backend.service import accounts, statements
+from backend.domain.model import Issuer, Statement
+from backend.service import accounts, export_links, statements
 from backend.service.statements import UploadResult, statements_csv
 
 router = APIRouter(prefix="/accounts/{account_id}", tags=["statements"], responses=ERROR_RESPONSES)
@@ -97,12 +98,53 @@ async def list_statements(
     responses={200: {"content": {"text/csv": {}}}},
 )
 async def export_statements(account_id: str, services: Services, caller: Caller) -> Response:
-    rows = await statements.all_statements(services, caller, account_id)
+    return csv_response(account_id, await statements.all_statements(services, caller, account_id))
+
+
+def csv_response(account_id: str, rows: list[Statement]) -> Response:
     return Response(
         content=statements_csv(rows),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="statements-{account_id}.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="statements-{account_id}.csv"',
+            "Cache-Control": "no-store",
+        },
     )
+
+
+exports_router = APIRouter(tags=["statements"], responses=ERROR_RESPONSES)
+
+
+@exports_router.get(
+    "/exports/{token}",
+    response_class=Response,
+    summary="Download a statement export by its signed link",
+    description="No bearer token: the link, signed and short-lived, is the credential.",
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def download_export(token: str, request: Request, services: Services) -> Response:
+    account_id, member = export_links.read_export_token(
+        services, token, request.app.state.export_secret
+    )
+    return csv_response(account_id, await statements.all_statements(services, member, account_id))
+
+
+@router.post(
+    "/statements/export-link",
+    response_model=ExportLinkOut,
+    summary="A short-lived download link for the CSV export",
+    description=(
+        "A link a browser can open without a bearer token for ten minutes, for the member "
+        "who asked only; it downloads the same CSV as `statements.csv`."
+    ),
+)
+async def export_link(
+    account_id: str, request: Request, services: Services, caller: Caller
+) -> ExportLinkOut:
+    token = await export_links.make_export_token(
+        services, caller, account_id, request.app.state.export_secret
+    )
+    return ExportLinkOut(url=f"{API_PREFIX}/exports/{token}")
 
 
 @router.post(

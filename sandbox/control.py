@@ -10,7 +10,14 @@ from fastapi import APIRouter, Depends, Header, HTTPException
 from fastapi.responses import JSONResponse
 
 from sandbox.cards import CardError, confirm_all, create_card, set_statements, upgrade_card
-from sandbox.grants import S256_CHALLENGE, ConsentError, issue_code, select_cards, stop_grant
+from sandbox.grants import (
+    S256_CHALLENGE,
+    ConsentError,
+    issue_code,
+    revoke_grant_tokens,
+    select_cards,
+    stop_grant,
+)
 from sandbox.state import Card, ClientRegistration, Fault, Issuer, IssuerData, SandboxState, User
 from sandbox.webhooks import (
     build_event,
@@ -268,6 +275,16 @@ def build_control_router(state: SandboxState, issuer: Issuer) -> APIRouter:
             raise HTTPException(status_code=404, detail=f"unknown grant {grant_id}")
         if stop_grant(state, issuer, grant, by="control"):
             notify_link_revoked(state, issuer, grant)
+        return grant.as_json()
+
+    @router.post("/grants/{grant_id}/expire-tokens")
+    async def expire_tokens(grant_id: str) -> dict[str, Any]:
+        # Tokens lost or expired while the grant itself stays registered (and, at Amex,
+        # keeps holding the card: R10).
+        grant = data_of().grants.get(grant_id)
+        if grant is None:
+            raise HTTPException(status_code=404, detail=f"unknown grant {grant_id}")
+        revoke_grant_tokens(data_of(), grant_id)
         return grant.as_json()
 
     @router.post("/webhooks")

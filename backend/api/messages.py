@@ -24,6 +24,18 @@ PAGE: dict[str, Text] = {
         "ja": "このページは閉じてかまいません。",
         "en": "You may close this page.",
     },
+    "stop_leftover": {
+        "ja": (
+            "今回の許可はアメリカン・エキスプレス側にまだ残っていて、このカードを押さえています。"
+            "会員サイトで「登録情報の変更」→「外部サービスとの連携」→「renkei」→「停止する」を"
+            "行ってから、正しいカードでもう一度お試しください。"
+        ),
+        "en": (
+            "The permission you just gave is still registered at American Express and holds "
+            "the card. On the member site go to 登録情報の変更 → 外部サービスとの連携 → renkei → "
+            "停止する, then try again with the right card."
+        ),
+    },
 }
 
 OUTCOMES: dict[str, Text] = {

@@ -143,13 +143,17 @@ def ensure_supplementary_registered(card: Card, registered_card_refs: Sequence[s
 
 
 def ensure_deletable(account: Account, link: ApiLink | None, *, stopped_at_issuer: bool) -> None:
-    """R10/R16: an Amex API account goes only after the link is stopped on the member site."""
+    """R10/R16: an Amex API account goes only after the link is stopped on the member site.
+
+    A link whose tokens expired is not a stopped link: the grant may still hold the card
+    at Amex, so only a link known to be revoked (or confirmed stopped now) lets it go.
+    """
     if account.is_deleted:
         raise errors.InvalidState("account is already deleted")
     if (
         account.issuer == Issuer.AMEX
         and link is not None
-        and link.status == LinkStatus.ACTIVE
+        and link.status != LinkStatus.REVOKED
         and not stopped_at_issuer
     ):
         raise errors.RevokeAtIssuerFirst(

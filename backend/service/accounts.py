@@ -19,7 +19,7 @@ from backend.domain.model import (
 )
 from backend.service import access, events, jobs
 from backend.service.context import Principal, ServiceContext
-from backend.service.ports import IssuerCard, IssuerError
+from backend.service.ports import IssuerCard, IssuerError, ReauthRequired
 from backend.service.tokens import load_tokens, saver_for
 from backend.service.uow import Repository
 
@@ -190,7 +190,7 @@ async def set_archived(
         if account.is_deleted:
             raise errors.InvalidState("account is deleted")
         if archived:
-            if await uow.repo.active_link_of_account(account_id) is not None:
+            if await _unrevoked_link(uow.repo, account_id) is not None:
                 # R10/R16: an archived account would still hold the card's only link.
                 raise errors.InvalidState("stop the API link before archiving this account")
             account.status = AccountStatus.DISABLED
@@ -289,7 +289,7 @@ async def delete_account(ctx: ServiceContext, principal: Principal, account_id: 
     """
     async with ctx.uow() as uow:
         account = await access.account_for(uow.repo, principal, account_id, Role.ADMIN)
-        link = await uow.repo.active_link_of_account(account_id)
+        link = await _unrevoked_link(uow.repo, account_id)
     stopped = False
     if link is not None:
         stopped = await _stopped_at_issuer(ctx, link)
@@ -297,7 +297,7 @@ async def delete_account(ctx: ServiceContext, principal: Principal, account_id: 
         account = await access.account_for(
             uow.repo, principal, account_id, Role.ADMIN, for_update=True
         )
-        link = await uow.repo.active_link_of_account(account_id)
+        link = await _unrevoked_link(uow.repo, account_id)
         rules.ensure_deletable(account, link, stopped_at_issuer=stopped)  # R10/R16
         if link is not None:
             if account.issuer == Issuer.JCB and not stopped:
@@ -319,11 +319,24 @@ async def delete_account(ctx: ServiceContext, principal: Principal, account_id: 
         return account
 
 
+async def _unrevoked_link(repo: Repository, account_id: str) -> ApiLink | None:
+    """The account's newest link unless it is known to be revoked (active or expired)."""
+    link = await repo.latest_link_of_account(account_id)
+    return link if link is not None and link.status != LinkStatus.REVOKED else None
+
+
 async def _stopped_at_issuer(ctx: ServiceContext, link: ApiLink) -> bool:
-    """Ask the issuer whether the grant is still registered (R16)."""
-    status = await ctx.gateway(link.issuer).link_status(
-        load_tokens(ctx, link), saver_for(ctx, link.id)
-    )
+    """Ask the issuer whether the grant is still registered (R16).
+
+    Tokens the issuer refuses for any other reason say nothing about the grant: it is
+    then not known to be stopped (R10).
+    """
+    try:
+        status = await ctx.gateway(link.issuer).link_status(
+            load_tokens(ctx, link), saver_for(ctx, link.id)
+        )
+    except ReauthRequired:
+        return False
     return status.status == "stopped"
 
 

@@ -199,47 +199,60 @@ async def complete_authorization(
         if not await uow.repo.consume_pending(pending.id, ctx.clock()):
             raise errors.InvalidRequest("authorization already completed", reason="replayed")
         await uow.commit()
-    outcome_base = {
-        "account_id": pending.account_id,
-        "office_id": pending.office_id,
-        "purpose": AuthorizationPurpose(pending.purpose),
-        "return_url": pending.return_url,
-    }
+
+    def outcome(
+        error_code: str | None = None,
+        rule: str | None = None,
+        details: dict[str, object] | None = None,
+    ) -> AuthorizationOutcome:
+        return AuthorizationOutcome(
+            account_id=pending.account_id,
+            office_id=pending.office_id,
+            purpose=AuthorizationPurpose(pending.purpose),
+            return_url=pending.return_url,
+            error_code=error_code,
+            rule=rule,
+            details=details,
+        )
+
     if error or not code:
         await _record_failure(ctx, pending, error or "missing_code", None)
-        return AuthorizationOutcome(**outcome_base, error_code=error or "missing_code")  # type: ignore[arg-type]
+        return outcome(error or "missing_code")
     gateway = ctx.gateway(pending.issuer)
+    current: list[TokenSet] = []
+
+    async def keep(rotated: TokenSet) -> None:
+        # Not stored yet (_link seals the newest pair), but never lost: a refresh
+        # during this callback spends the previous refresh token.
+        current[0] = rotated
+
     try:
-        tokens = await gateway.exchange_code(
-            code=code,
-            redirect_uri=pending.redirect_uri,
-            code_verifier=ctx.secrets.decrypt(pending.code_verifier),
+        current.append(
+            await gateway.exchange_code(
+                code=code,
+                redirect_uri=pending.redirect_uri,
+                code_verifier=ctx.secrets.decrypt(pending.code_verifier),
+            )
         )
-        grant = await gateway.grant_info(tokens, _noop_saver)
+        grant = await gateway.grant_info(current[0], keep)
     except IssuerError as exc:
         await _record_failure(ctx, pending, exc.code, None)
-        return AuthorizationOutcome(**outcome_base, error_code=exc.code)  # type: ignore[arg-type]
+        return outcome(exc.code)
     try:
-        await _link(ctx, pending, tokens, grant)
+        await _link(ctx, pending, current[0], grant)
     except errors.RuleViolation as exc:
-        # The grant is of no use to us: give it back so it holds nothing at the issuer.
+        details = dict(exc.details)
+        # The grant is of no use to us: give it back. RFC 7009 ends a JCB grant, but an
+        # Amex grant holds the card until it is stopped on the member site (R10, R16).
         try:
-            await gateway.revoke(tokens)
+            await gateway.revoke(current[0])
         except IssuerError:
             log.warning("could not revoke a refused grant at %s", pending.issuer)
-        await _record_failure(ctx, pending, exc.code, exc.rule)
-        return AuthorizationOutcome(
-            **outcome_base,  # type: ignore[arg-type]
-            error_code=exc.code,
-            rule=exc.rule,
-            details=dict(exc.details),
-        )
-    return AuthorizationOutcome(**outcome_base)  # type: ignore[arg-type]
-
-
-async def _noop_saver(tokens: TokenSet) -> None:
-    # Tokens fresh from the code exchange are not stored yet; _link stores them.
-    return None
+        if pending.issuer == Issuer.AMEX:
+            details["stop_at_member_site"] = True
+        await _record_failure(ctx, pending, exc.code, exc.rule, details)
+        return outcome(exc.code, exc.rule, details)
+    return outcome()
 
 
 async def _link(
@@ -337,7 +350,11 @@ def _primary_card(grant: GrantInfo) -> IssuerCard:
 
 
 async def _record_failure(
-    ctx: ServiceContext, pending: PendingAuthorization, code: str, rule: str | None
+    ctx: ServiceContext,
+    pending: PendingAuthorization,
+    code: str,
+    rule: str | None,
+    details: dict[str, object] | None = None,
 ) -> None:
     async with ctx.uow() as uow:
         await events.record(
@@ -349,5 +366,6 @@ async def _record_failure(
             error_code=code,
             rule=rule,
             purpose=str(pending.purpose),
+            stop_at_member_site=bool((details or {}).get("stop_at_member_site")),
         )
         await uow.commit()

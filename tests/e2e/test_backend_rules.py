@@ -189,6 +189,26 @@ async def test_r10_r16_amex_api_account_deleted_only_after_stop_on_member_site(
     assert relinked["card"]["masked_number"] == account["card"]["masked_number"]
 
 
+async def test_r10_tokens_that_died_do_not_free_the_card(renkei: Renkei) -> None:
+    """A link whose tokens stopped working may still hold the card at Amex: no delete yet."""
+    account = await renkei.account(SHOP, BIZ)
+    await renkei.consent(await switch(renkei, account["id"]), cards=["amex-biz-1001"])
+    await renkei.wait_synced(account["id"], since=account["last_synced_at"])
+    grants = (await renkei.control_get("amex", "/grants"))["grants"]
+    grant = next(g for g in grants if "amex-biz-1001" in g["card_ids"] and g["status"] == "active")
+    await renkei.control("amex", f"/grants/{grant['grant_id']}/expire-tokens")
+    synced = await renkei.api.post(f"/accounts/{account['id']}/sync")
+    assert synced.json()["error_code"] == "reauth_required", synced.text
+    assert (await renkei.get_account(account["id"]))["status"] == "needs_reauth"
+    refused = await renkei.api.delete(f"/accounts/{account['id']}")
+    assert refused.status_code == 409
+    assert error_of(refused)["code"] == "revoke_at_issuer_first"
+    archived = await renkei.api.post(f"/accounts/{account['id']}/archive")
+    assert archived.status_code == 409
+    await renkei.stop_link_on_member_site(account["card"]["masked_number"])
+    assert (await renkei.api.delete(f"/accounts/{account['id']}")).status_code == 200
+
+
 async def test_r13_amex_card_page_takes_exactly_one_card(renkei: Renkei) -> None:
     shop = await renkei.office(SHOP)
     created = await renkei.api.post(
@@ -235,6 +255,9 @@ async def test_r15_supplementary_card_needs_registration_and_its_own_account(
     assert outcome.status_code == 200
     failures = [e for e in await renkei.events(account_id) if e["type"] == "authorization.failed"]
     assert failures[0]["payload"]["error_code"] == "supplementary_not_registered"
+    # Amex keeps the refused permission, holding the basic card: the page says to stop it.
+    assert failures[0]["payload"]["stop_at_member_site"] is True
+    assert "停止する" in outcome.text
     assert (await renkei.get_account(account_id))["link"] is None
     # Registered on the Amex side (カードの追加登録), it can be linked to its own account.
     await renkei.control("amex", "/cards/amex-plat-3002/register")
@@ -247,6 +270,10 @@ async def test_r15_supplementary_card_needs_registration_and_its_own_account(
     assert rows and {r["card_id"] for r in rows} == {supplementary["id"]}
     # and the basic card's account still holds only the basic card's lines
     assert {r["card_id"] for r in await renkei.statements(basic["id"])} == {basic["card"]["id"]}
+    # Once the leftover permission is stopped (R16), the basic card switches as usual.
+    await renkei.stop_link_on_member_site(basic["card"]["masked_number"])
+    await renkei.consent(await switch(renkei, basic["id"]), cards=["amex-plat-3001"])
+    assert (await renkei.get_account(basic["id"]))["sync_method"] == "api"
 
 
 async def test_r12_a_second_account_for_a_synced_card_is_refused(renkei: Renkei) -> None:

@@ -113,6 +113,17 @@ async def test_a_sync_cut_off_mid_way_resumes_without_loss_or_duplicates(
     assert len({r["issuer_txn_id"] for r in rows}) == 1240
 
 
+async def test_tokens_rotated_at_every_call_are_never_lost(renkei: Renkei) -> None:
+    """Access tokens shorter than the refresh leeway: every call rotates the pair, the
+    callback's included, and each rotated pair is kept (refresh tokens work once)."""
+    await renkei.control("amex", "/settings", {"access_token_ttl": 30})
+    account = await linked_biz(renkei)
+    assert account["status"] == "active" and account["last_error"] is None
+    for _ in range(3):
+        again = await sync_now(renkei, account["id"])
+        assert again.json()["status"] == "succeeded", again.text
+
+
 async def test_a_stopped_link_makes_the_account_ask_for_reauth(renkei: Renkei) -> None:
     account = await linked_biz(renkei)
     grants = await renkei.control_get("amex", "/grants")

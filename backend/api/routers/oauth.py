@@ -57,6 +57,7 @@ def _page(
     rule: str | None,
     status_code: int,
     back_url: str | None = None,
+    stop_leftover: bool = False,
 ) -> HTMLResponse:
     context: dict[str, Any] = {
         "page": PAGE,
@@ -64,6 +65,7 @@ def _page(
         "text": outcome_text(text_code),
         "rule": rule,
         "back_url": back_url or CHAT_PATH,
+        "stop_leftover": stop_leftover,
     }
     html = _templates.get_template("callback.html").render(context)
     return HTMLResponse(html, status_code=status_code, headers=_PRIVATE_HEADERS)
@@ -131,4 +133,5 @@ async def oauth_callback(
         rule=out.rule,
         status_code=200,
         back_url=outcome.return_url,
+        stop_leftover=bool(out.details.get("stop_at_member_site")),
     )

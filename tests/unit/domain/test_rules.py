@@ -122,6 +122,17 @@ def test_r10_r16_amex_api_account_delete_refused_until_stopped() -> None:
     rules.ensure_deletable(acct, live, stopped_at_issuer=True)
 
 
+def test_r10_an_expired_amex_link_is_not_a_stopped_one() -> None:
+    card = amex_card()
+    acct = account(card, sync_method=SyncMethod.API)
+    expired = link(card, acct)
+    expired.status = LinkStatus.EXPIRED  # tokens refused, grant maybe still active at Amex
+    with pytest.raises(errors.RevokeAtIssuerFirst):
+        rules.ensure_deletable(acct, expired, stopped_at_issuer=False)
+    expired.status = LinkStatus.REVOKED
+    rules.ensure_deletable(acct, expired, stopped_at_issuer=False)
+
+
 def test_r10_does_not_apply_to_jcb() -> None:
     card = jcb_card()
     acct = account(card, sync_method=SyncMethod.API)

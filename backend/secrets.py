@@ -7,7 +7,7 @@ stored secrets re-encrypted (``rotate``) without downtime.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -18,12 +18,23 @@ class SecretError(Exception):
 
 
 class FernetSecretBox:
-    """Encrypts and decrypts short secrets (tokens, passwords, PKCE verifiers)."""
+    """Encrypts and decrypts short secrets (tokens, passwords, PKCE verifiers).
 
-    def __init__(self, keys: Sequence[str]) -> None:
+    With ``reload``, a secret no current key opens makes the box read its keys again
+    once: another process may have rotated them (``renkei keys rotate``) meanwhile.
+    """
+
+    def __init__(
+        self, keys: Sequence[str], reload: Callable[[], Sequence[str]] | None = None
+    ) -> None:
         if not keys:
             raise ValueError("at least one encryption key is needed")
-        self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
+        self._fernet = self._build(keys)
+        self._reload = reload
+
+    @staticmethod
+    def _build(keys: Sequence[str]) -> MultiFernet:
+        return MultiFernet([Fernet(key.encode()) for key in keys])
 
     def encrypt(self, plaintext: str) -> bytes:
         return self._fernet.encrypt(plaintext.encode())
@@ -32,6 +43,12 @@ class FernetSecretBox:
         try:
             return self._fernet.decrypt(ciphertext).decode()
         except InvalidToken as exc:
+            if self._reload is not None:
+                self._fernet = self._build(self._reload())
+                try:
+                    return self._fernet.decrypt(ciphertext).decode()
+                except InvalidToken:
+                    pass
             raise SecretError("secret cannot be decrypted with the configured keys") from exc
 
     def rotate(self, ciphertext: bytes) -> bytes:
@@ -54,8 +71,17 @@ def load_or_create_key_file(path: Path) -> list[str]:
 
 
 def add_key_to_file(path: Path) -> None:
-    """Put a fresh key first in the key file (the older keys keep decrypting)."""
+    """Put a fresh key first in the key file (the older keys keep decrypting).
+
+    Written to a temporary file and renamed over the old one, so a crash midway
+    leaves the old file whole.
+    """
     keys = load_or_create_key_file(path)
     new_keys = [Fernet.generate_key().decode(), *keys]
-    path.write_text("\n".join(new_keys) + "\n")
-    os.chmod(path, 0o600)
+    temporary = path.with_name(path.name + ".new")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(new_keys) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
 import secrets as pysecrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -94,7 +96,9 @@ def secret_keys(settings: Settings) -> list[str]:
 
 
 def build_runtime(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> Runtime:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Statements and encrypted secrets live here: the owner's alone.
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o700)
     engine = make_engine(settings.resolved_database_url())
     sessions = make_sessions(engine)
     configs = {
@@ -119,7 +123,7 @@ def build_runtime(settings: Settings, transport: httpx.AsyncBaseTransport | None
     services = ServiceContext(
         uow=lambda: SqlUnitOfWork(sessions),
         gateways=gateways,
-        secrets=FernetSecretBox(secret_keys(settings)),
+        secrets=FernetSecretBox(secret_keys(settings), reload=lambda: secret_keys(settings)),
         oauth_redirect_uri=settings.oauth_redirect_uri,
         webhook_urls=settings.subscriber_urls,
     )
@@ -134,8 +138,18 @@ def build_runtime(settings: Settings, transport: httpx.AsyncBaseTransport | None
         sender=_http_sender if outgoing else None,
         webhook_secret=outgoing,
         clock=services.clock,
+        sync_interval=dt.timedelta(minutes=settings.sync_interval_minutes),
     )
     return Runtime(settings, engine, sessions, services, runner, SqlTokenStore(sessions))
+
+
+def _owner_only_database_files(settings: Settings) -> None:
+    if settings.database_url:
+        return
+    database = settings.data_dir / "renkei.sqlite3"
+    for path in (database, *database.parent.glob(database.name + "-*")):
+        if path.exists():
+            os.chmod(path, 0o600)
 
 
 async def _http_sender(url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -154,6 +168,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = holder["runtime"]
         await migrate(runtime.engine)
+        _owner_only_database_files(settings)
         if settings.seed_demo:
             from renkei.demo import seed_demo
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
+from typing import Any
 
 _SECRET_QUERY = re.compile(
     r"(?i)\b(code|state|token|access_token|refresh_token|password|code_verifier|session)"
@@ -31,12 +33,21 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-_LOGGERS = ("uvicorn.access", "uvicorn.error", "httpx", "renkei", "backend", "connectors")
+_redactor = RedactSecrets()
+
+
+def _redacting_factory(base: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = base(*args, **kwargs)
+        _redactor.filter(record)
+        return record
+
+    make.redacts = True  # type: ignore[attr-defined]
+    return make
 
 
 def install() -> None:
-    """Attach the filter to the loggers that may see request URLs (idempotent)."""
-    for name in _LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
-            logger.addFilter(RedactSecrets())
+    """Redact every record of every logger, whichever module logs it (idempotent)."""
+    current = logging.getLogRecordFactory()
+    if not getattr(current, "redacts", False):
+        logging.setLogRecordFactory(_redacting_factory(current))

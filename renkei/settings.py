@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     seed_demo: bool = True
     sandbox: bool = True  # mount the simulated issuers under /sandbox
     run_jobs: bool = True  # run the in-process job runner in `serve`
+    sync_interval_minutes: float = 360  # every account is synced at least this often
 
     amex_member_site_url: str | None = None  # default: the sandbox's member site
     jcb_member_site_url: str | None = None

@@ -413,6 +413,7 @@ class AuthorizationOutcomeOut(_Out):
 
 class IssuerWebhookIn(BaseModel):
     event_id: str = Field(min_length=1)
+    issuer: Issuer | None = None
     type: str = Field(min_length=1, description="statements.available, link.revoked, ...")
     data: dict[str, Any] = Field(default_factory=dict)
 

@@ -11,7 +11,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.db import tables as t
-from backend.domain.model import Event
+from backend.domain.model import Event, JobKind
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,42 @@ class SqlJobStore:
             await session.rollback()
             return None
 
+    async def enqueue_due_syncs(self, now: dt.datetime, interval: dt.timedelta) -> int:
+        """Queue a sync for every live account not synced within ``interval``.
+
+        An account that already has a queued or running sync gets none; the sync lease
+        keeps a second one harmless if two schedulers race.
+        """
+        pending = select(t.jobs.c.lock_key).where(
+            t.jobs.c.status.in_(["queued", "running"]), t.jobs.c.lock_key.is_not(None)
+        )
+        async with self._sessions() as session:
+            due = (
+                await session.execute(
+                    select(t.accounts.c.id).where(
+                        t.accounts.c.status.in_(["active", "syncing"]),
+                        t.accounts.c.sync_method.in_(["api", "legacy"]),
+                        (t.accounts.c.last_synced_at.is_(None))
+                        | (t.accounts.c.last_synced_at < now - interval),
+                        ("account:" + t.accounts.c.id).not_in(pending),
+                    )
+                )
+            ).all()
+            for (account_id,) in due:
+                await session.execute(
+                    t.jobs.insert().values(
+                        kind=JobKind.SYNC_ACCOUNT.value,
+                        payload={"account_id": account_id},
+                        lock_key=f"account:{account_id}",
+                        status="queued",
+                        attempts=0,
+                        run_at=now,
+                        created_at=now,
+                    )
+                )
+            await session.commit()
+            return len(due)
+
     async def finish(self, job_id: int) -> None:
         async with self._sessions() as session:
             await session.execute(update(t.jobs).where(t.jobs.c.id == job_id).values(status="done"))
@@ -93,8 +129,13 @@ class SqlJobStore:
             return len(rows.all())
 
     async def due_deliveries(
-        self, now: dt.datetime, limit: int = 50
+        self, now: dt.datetime, limit: int = 50, lease: float = 60.0
     ) -> list[tuple[int, str, int, Event]]:
+        """Claim the due outbox rows: of several workers, one takes each row.
+
+        A claimed row is not due again until ``lease`` seconds pass, so a worker that
+        dies mid-delivery leaves it to the next one.
+        """
         async with self._sessions() as session:
             rows = (
                 await session.execute(
@@ -103,6 +144,7 @@ class SqlJobStore:
                         t.webhook_deliveries.c.url,
                         t.webhook_deliveries.c.attempts,
                         t.webhook_deliveries.c.event_id,
+                        t.webhook_deliveries.c.next_attempt_at,
                     )
                     .where(
                         t.webhook_deliveries.c.delivered_at.is_(None),
@@ -114,9 +156,21 @@ class SqlJobStore:
             ).all()
             result = []
             for row in rows:
+                claimed = await session.execute(
+                    update(t.webhook_deliveries)
+                    .where(
+                        t.webhook_deliveries.c.id == row.id,
+                        t.webhook_deliveries.c.next_attempt_at == row.next_attempt_at,
+                        t.webhook_deliveries.c.delivered_at.is_(None),
+                    )
+                    .values(next_attempt_at=now + dt.timedelta(seconds=lease))
+                )
+                if getattr(claimed, "rowcount", 0) != 1:
+                    continue  # another worker has it
                 event = await session.get(Event, row.event_id)
                 if event is not None:
                     result.append((row.id, row.url, row.attempts, event))
+            await session.commit()
             return result
 
     async def mark_delivery(

@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -135,10 +137,16 @@ class SqlRepository:
         )
         return bool(getattr(result, "rowcount", 0) == 1)
 
-    async def release_sync_lease(self, account_id: str) -> None:
-        await self.session.execute(
-            update(t.accounts).where(t.accounts.c.id == account_id).values(sync_lease_until=None)
+    async def renew_sync_lease(
+        self, account_id: str, held: dt.datetime, until: dt.datetime | None
+    ) -> bool:
+        """Move (or with ``until=None`` give up) a lease this sync still holds."""
+        result = await self.session.execute(
+            update(t.accounts)
+            .where(t.accounts.c.id == account_id, t.accounts.c.sync_lease_until == held)
+            .values(sync_lease_until=until)
         )
+        return bool(getattr(result, "rowcount", 0) == 1)
 
     async def accounts_using_card(self, card_id: str) -> list[Account]:
         query = (
@@ -189,6 +197,9 @@ class SqlRepository:
             await self.session.flush()
         except IntegrityError as exc:
             text = str(exc.orig).lower()
+            if "active_account" in text or "api_links.account_id" in text:
+                # Two consents for one account finished at once: one link won.
+                raise errors.InvalidState("this account was linked meanwhile") from exc
             if "jcb_subject" in text or (link.issuer == Issuer.JCB and "subject" in text):
                 raise errors.MyJcbIdAlreadyLinked("this MyJCB ID is already linked") from exc  # R6
             raise errors.CardAlreadyLinked("this card is already API-linked") from exc  # R5
@@ -318,18 +329,20 @@ class SqlRepository:
         return list((await self.session.scalars(query)).all())
 
     async def remember_issuer_event(self, event_id: str, issuer: str, now: dt.datetime) -> bool:
-        """True the first time an issuer webhook id is seen; False for a replay."""
-        exists = await self.session.scalar(
-            select(func.count()).where(t.issuer_webhook_receipts.c.event_id == event_id)
+        """True the first time an issuer's webhook id is seen; False for a replay.
+
+        Two copies arriving at once race for the same primary key; the insert that
+        finds it taken does nothing, and that copy is a replay too.
+        """
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        inserted = await self.session.scalar(
+            insert(t.issuer_webhook_receipts)
+            .values(event_id=event_id, issuer=issuer, received_at=now)
+            .on_conflict_do_nothing()
+            .returning(t.issuer_webhook_receipts.c.event_id)
         )
-        if exists:
-            return False
-        await self.session.execute(
-            t.issuer_webhook_receipts.insert().values(
-                event_id=event_id, issuer=issuer, received_at=now
-            )
-        )
-        return True
+        return inserted is not None
 
     # ----------------------------------------------------------------- jobs
     async def enqueue_job(

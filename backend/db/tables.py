@@ -276,8 +276,8 @@ webhook_deliveries = Table(
 issuer_webhook_receipts = Table(
     "issuer_webhook_receipts",
     metadata,
+    Column("issuer", String(8), primary_key=True),
     Column("event_id", String(100), primary_key=True),
-    Column("issuer", String(8), nullable=False),
     _ts("received_at"),
 )
 

@@ -68,6 +68,12 @@ class StatementSource(StrEnum):
     UPLOAD = "upload"
 
 
+class JobKind(StrEnum):
+    """Work queued in the database for any worker to take."""
+
+    SYNC_ACCOUNT = "sync_account"
+
+
 class AuthorizationPurpose(StrEnum):
     REGISTER = "register"  # R11: a new API account
     SWITCH = "switch"  # R12: an existing legacy account switched in place

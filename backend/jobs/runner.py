@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[object]]
 MAX_JOB_ATTEMPTS = 8
+SCHEDULE_EVERY = dt.timedelta(minutes=1)
 
 
 class InProcessRunner:
@@ -34,6 +35,7 @@ class InProcessRunner:
         webhook_secret: str | None,
         clock: Callable[[], dt.datetime],
         poll_interval: float = 0.5,
+        sync_interval: dt.timedelta | None = None,
     ) -> None:
         self._store = store
         self._handlers = handlers
@@ -41,12 +43,15 @@ class InProcessRunner:
         self._secret = webhook_secret
         self._clock = clock
         self._poll = poll_interval
+        self._sync_interval = sync_interval
+        self._next_schedule: dt.datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
     async def run_once(self) -> bool:
         """Run one due job and one round of webhook deliveries; True if anything ran."""
         did = False
+        await self._schedule_periodic_syncs()
         job = await self._store.claim(self._clock())
         if job is not None:
             did = True
@@ -54,6 +59,17 @@ class InProcessRunner:
         if self._sender is not None and self._secret:
             did = await self._deliver() or did
         return did
+
+    async def _schedule_periodic_syncs(self) -> None:
+        """Every account is synced at least every ``sync_interval``, webhook or not:
+        JCB statements arrive late by API (R9) and a missed webhook must not leave a gap."""
+        if self._sync_interval is None:
+            return
+        now = self._clock()
+        if self._next_schedule is not None and now < self._next_schedule:
+            return
+        self._next_schedule = now + SCHEDULE_EVERY
+        await self._store.enqueue_due_syncs(now, self._sync_interval)
 
     async def drain(self, max_rounds: int = 200) -> None:
         """Run until nothing is due (tests and CLI one-shots)."""

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from backend.domain.model import JobKind
 from backend.service.context import ServiceContext
 from backend.service.uow import Repository
 
-SYNC_ACCOUNT = "sync_account"
+SYNC_ACCOUNT = JobKind.SYNC_ACCOUNT.value
 
 
 async def enqueue_sync(

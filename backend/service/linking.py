@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from backend.domain import errors, rules
 from backend.domain.model import (
@@ -69,7 +70,12 @@ def checked_return_url(return_url: str | None) -> str | None:
     redirect from a page the issuer sends people to."""
     if return_url is None or return_url == "":
         return None
-    if not return_url.startswith("/") or return_url.startswith("//") or "\\" in return_url:
+    parts = urlsplit(return_url)
+    unsafe = any(ch.isspace() or ord(ch) < 32 or ch == "\\" for ch in return_url)
+    # Browsers drop tabs and newlines and read a backslash as a slash: "/\t/evil" is "//evil".
+    if parts.scheme or parts.netloc or not return_url.startswith("/") or unsafe:
+        raise errors.InvalidRequest("return_url must be a path on this service")
+    if return_url.startswith("//"):
         raise errors.InvalidRequest("return_url must be a path on this service")
     return return_url
 

@@ -84,22 +84,56 @@ async def sync_account(ctx: ServiceContext, account_id: str) -> SyncResult:
     work once, so two syncs refreshing the same grant would lose it. A sync that finds
     another running answers ``already_running``; the running one fetches everything.
     """
-    async with ctx.uow() as uow:
-        acquired = await uow.repo.acquire_sync_lease(
-            account_id, ctx.clock(), ctx.clock() + SYNC_LEASE
-        )
-        await uow.commit()
-    if not acquired:
+    lease = SyncLease(ctx, account_id)
+    if not await lease.acquire():
         return SyncResult(account_id, "already_running")
     try:
-        return await _sync_leased(ctx, account_id)
+        return await _sync_leased(ctx, account_id, lease)
     finally:
-        async with ctx.uow() as uow:
-            await uow.repo.release_sync_lease(account_id)
+        await lease.release()
+
+
+class LeaseLost(Exception):
+    """Another process took over the account's sync after this one's lease ran out."""
+
+
+class SyncLease:
+    """The account's sync lease, renewed at every page so a long sync keeps it."""
+
+    def __init__(self, ctx: ServiceContext, account_id: str) -> None:
+        self._ctx = ctx
+        self._account_id = account_id
+        self._held: dt.datetime | None = None
+
+    async def acquire(self) -> bool:
+        until = self._ctx.clock() + SYNC_LEASE
+        async with self._ctx.uow() as uow:
+            acquired = await uow.repo.acquire_sync_lease(self._account_id, self._ctx.clock(), until)
             await uow.commit()
+        self._held = until if acquired else None
+        return acquired
+
+    async def renew(self) -> None:
+        assert self._held is not None
+        until = self._ctx.clock() + SYNC_LEASE
+        async with self._ctx.uow() as uow:
+            kept = await uow.repo.renew_sync_lease(self._account_id, self._held, until)
+            await uow.commit()
+        if not kept:
+            self._held = None
+            raise LeaseLost("the sync lease was taken over")
+        self._held = until
+
+    async def release(self) -> None:
+        if self._held is None:
+            return
+        async with self._ctx.uow() as uow:
+            await uow.repo.renew_sync_lease(self._account_id, self._held, None)
+            await uow.commit()
+        self._held = None
 
 
-async def _sync_leased(ctx: ServiceContext, account_id: str) -> SyncResult:
+async def _sync_leased(ctx: ServiceContext, account_id: str, lease: SyncLease) -> SyncResult:
     async with ctx.uow() as uow:
         account = await uow.repo.get_account(account_id)
         if account is None or account.status in (
@@ -120,9 +154,18 @@ async def _sync_leased(ctx: ServiceContext, account_id: str) -> SyncResult:
     totals = IngestCounts()
     try:
         if method == SyncMethod.API:
-            totals = await _sync_api(ctx, account_id)
+            totals = await _sync_api(ctx, account_id, lease)
         else:
             totals = await _sync_legacy(ctx, account_id)
+    except LeaseLost:
+        # The pages committed so far stand; the sync that took over carries on from them.
+        async with ctx.uow() as uow:
+            superseded = await uow.repo.last_sync_run(account_id)
+            if superseded is not None and superseded.id == run_id:
+                superseded.status = "superseded"
+                superseded.finished_at = ctx.clock()
+            await uow.commit()
+        return SyncResult(account_id, "already_running")
     except IssuerError as exc:
         await _fail(ctx, account_id, run_id, exc)
         if isinstance(exc, RateLimited | IssuerUnavailable):
@@ -159,7 +202,7 @@ async def _sync_leased(ctx: ServiceContext, account_id: str) -> SyncResult:
     return SyncResult(account_id, "succeeded", totals.added, totals.modified, totals.removed)
 
 
-async def _sync_api(ctx: ServiceContext, account_id: str) -> IngestCounts:
+async def _sync_api(ctx: ServiceContext, account_id: str, lease: SyncLease) -> IngestCounts:
     async with ctx.uow() as uow:
         link = await uow.repo.active_link_of_account(account_id)
         if link is None:
@@ -215,6 +258,7 @@ async def _sync_api(ctx: ServiceContext, account_id: str) -> IngestCounts:
         totals.removed += counts.removed
         if not page.has_more:
             break
+        await lease.renew()
     return totals
 
 

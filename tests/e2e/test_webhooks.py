@@ -113,3 +113,9 @@ async def test_outbox_delivers_signed_events_once_each(database: str, tmp_path: 
     for headers, body in received:
         assert verify("outbox-secret", headers["renkei-signature"], body, now)
     assert renkei.base_url.startswith("http://127.0.0.1")
+
+
+async def test_an_event_naming_another_issuer_is_refused(renkei: Renkei) -> None:
+    event = {"event_id": "evt_x", "type": "link.revoked", "issuer": "jcb", "data": {}}
+    refused = await post_issuer_event(renkei, event, secret=issuer_secret(renkei))
+    assert refused.status_code == 400  # posted to the Amex path

@@ -61,6 +61,8 @@ async def receive_issuer_webhook(
         event = IssuerWebhookIn.model_validate_json(body)
     except ValidationError as exc:
         raise errors.InvalidRequest("webhook body is not an issuer event") from exc
+    if event.issuer is not None and event.issuer != issuer:
+        raise errors.InvalidRequest("the event names another issuer than its path")
     processed = await issuer_events.handle_issuer_event(
         services, issuer, event.event_id, event.type, event.data
     )

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from backend.domain import errors
 from backend.secrets import FernetSecretBox, SecretError, add_key_to_file, load_or_create_key_file
 from backend.service import outbox
+from backend.service.linking import checked_return_url
 from backend.service.ports import TokenSet
 
 
@@ -29,6 +31,17 @@ def test_rotation_keeps_old_secrets_readable_and_moves_them_to_the_new_key() -> 
     assert FernetSecretBox([new_key]).decrypt(rotated) == "token"
     with pytest.raises(SecretError):
         FernetSecretBox([new_key]).decrypt(sealed_with_old)
+
+
+def test_a_box_rereads_its_keys_after_another_process_rotated_them(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    running = FernetSecretBox(
+        load_or_create_key_file(path), reload=lambda: load_or_create_key_file(path)
+    )
+    add_key_to_file(path)  # another process rotates and re-encrypts under the new key
+    rotated = FernetSecretBox(load_or_create_key_file(path)).encrypt("token")
+    assert running.decrypt(rotated) == "token"
+    assert not list(tmp_path.glob("*.new"))  # the key file was replaced whole
 
 
 def test_key_file_is_created_owner_only_and_new_keys_go_first(tmp_path: Path) -> None:
@@ -60,3 +73,26 @@ def test_backoff_grows_and_is_capped() -> None:
     delays = [outbox.backoff_seconds(n) for n in range(1, 20)]
     assert delays[:4] == [1, 2, 4, 8]
     assert max(delays) == 3600
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example/",
+        "//evil.example",
+        "/\t/evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "chat",
+        "/chat\n",
+    ],
+)
+def test_return_url_must_stay_on_this_service(url: str) -> None:
+    with pytest.raises(errors.InvalidRequest):
+        checked_return_url(url)
+
+
+def test_return_url_accepts_a_path() -> None:
+    assert checked_return_url("/chat?conversation=abc") == "/chat?conversation=abc"
+    assert checked_return_url(None) is None

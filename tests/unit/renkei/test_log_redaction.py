@@ -25,6 +25,16 @@ def test_access_log_line_of_the_callback_is_redacted(caplog: pytest.LogCaptureFi
     assert "/api/v1/oauth/callback?state=***&code=***" in caplog.text
 
 
+def test_every_module_logger_is_covered(caplog: pytest.LogCaptureFixture) -> None:
+    log_redaction.install()
+    log_redaction.install()  # idempotent
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("backend.jobs.runner").info("retrying %s", "/cb?code=abc123&x=1")
+        logging.getLogger("some.library").warning("GET /cb?state=zzz999")
+    assert "abc123" not in caplog.text and "zzz999" not in caplog.text
+    assert "code=***" in caplog.text
+
+
 def test_redact_leaves_other_values() -> None:
     assert log_redaction.redact("a=1&password=hunter2&b=2") == "a=1&password=***&b=2"
     assert log_redaction.redact("/offices?limit=10") == "/offices?limit=10"

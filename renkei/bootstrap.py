@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.api.app import create_api_router, install_error_handlers
 from backend.api.schemas import IssuerInfoOut
+from backend.db.conversation_store import SqlConversationStore
 from backend.db.engine import make_engine, make_sessions, migrate, ping
 from backend.db.job_store import SqlJobStore
 from backend.db.repository import SqlUnitOfWork
@@ -27,13 +28,21 @@ from backend.domain.model import Issuer
 from backend.jobs.runner import InProcessRunner
 from backend.secrets import FernetSecretBox, load_or_create_key_file
 from backend.service import jobs as job_kinds
+from backend.service import outbox
 from backend.service.context import ServiceContext
 from backend.service.ports import IssuerGateway
 from backend.service.sync import sync_account
+from bot.api import router as conversation_router
+from bot.backend_events import EVENTS_PATH
+from bot.backend_events import router as backend_events_router
+from bot.conversations import Conversations, choice_label
+from connectors.backend_client import BackendClient, connect
 from connectors.issuers import IssuerConfig, build_gateways
 from renkei import log_redaction
 from renkei.settings import Settings
 from renkei.statement_files import parse_statement_file
+from statemachine.engine import FlowEngine
+from statemachine.flows import ALL_FLOWS
 
 log = logging.getLogger("renkei")
 
@@ -48,6 +57,8 @@ class Runtime:
     services: ServiceContext
     runner: InProcessRunner
     tokens: SqlTokenStore
+    conversations: Conversations
+    backend_http: httpx.AsyncClient
 
 
 def _secret_file(path: Path) -> str:
@@ -120,14 +131,16 @@ def build_runtime(settings: Settings, transport: httpx.AsyncBaseTransport | None
         **build_gateways(remote),
     }.items():
         gateways[Issuer(name)] = gateway
+    # The assistant hears the back end's events like any subscriber, in process.
+    assistant_events = settings.public_url.rstrip("/") + EVENTS_PATH
     services = ServiceContext(
         uow=lambda: SqlUnitOfWork(sessions),
         gateways=gateways,
         secrets=FernetSecretBox(secret_keys(settings), reload=lambda: secret_keys(settings)),
         oauth_redirect_uri=settings.oauth_redirect_uri,
-        webhook_urls=settings.subscriber_urls,
+        webhook_urls=[*settings.subscriber_urls, assistant_events],
     )
-    outgoing = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    outgoing = webhook_secret(settings)
 
     async def run_sync(payload: dict[str, Any]) -> object:
         return await sync_account(services, str(payload["account_id"]))
@@ -135,12 +148,48 @@ def build_runtime(settings: Settings, transport: httpx.AsyncBaseTransport | None
     runner = InProcessRunner(
         SqlJobStore(sessions),
         {job_kinds.SYNC_ACCOUNT: run_sync},
-        sender=_http_sender if outgoing else None,
+        sender=_sender(settings, transport),
         webhook_secret=outgoing,
         clock=services.clock,
         sync_interval=dt.timedelta(minutes=settings.sync_interval_minutes),
     )
-    return Runtime(settings, engine, sessions, services, runner, SqlTokenStore(sessions))
+    backend_http = connect(settings.public_url, service_token(settings), transport=transport)
+    engine_of_flows = FlowEngine(
+        ALL_FLOWS,
+        SqlConversationStore(sessions),
+        lambda user: BackendClient(backend_http, act_as=user),
+        label=choice_label,
+        clock=services.clock,
+    )
+    return Runtime(
+        settings,
+        engine,
+        sessions,
+        services,
+        runner,
+        SqlTokenStore(sessions),
+        Conversations(engine_of_flows),
+        backend_http,
+    )
+
+
+def webhook_secret(settings: Settings) -> str:
+    if settings.webhook_secret is not None:
+        return settings.webhook_secret.get_secret_value()
+    return _secret_file(settings.data_dir / "webhook-secret")
+
+
+def _sender(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> outbox.Sender:
+    """Deliveries to this very service go in process; the others over HTTP."""
+    own = settings.public_url.rstrip("/") + "/"
+
+    async def send(url: str, body: bytes, headers: dict[str, str]) -> int:
+        inside = transport if url.startswith(own) else None
+        async with httpx.AsyncClient(timeout=10, transport=inside) as client:
+            response = await client.post(url, content=body, headers=headers)
+            return response.status_code
+
+    return send
 
 
 def _owner_only_database_files(settings: Settings) -> None:
@@ -150,12 +199,6 @@ def _owner_only_database_files(settings: Settings) -> None:
     for path in (database, *database.parent.glob(database.name + "-*")):
         if path.exists():
             os.chmod(path, 0o600)
-
-
-async def _http_sender(url: str, body: bytes, headers: dict[str, str]) -> int:
-    async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.post(url, content=body, headers=headers)
-        return response.status_code
 
 
 def create_app(settings: Settings | None = None, *, start_jobs: bool | None = None) -> FastAPI:
@@ -181,6 +224,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
         finally:
             if run_jobs:
                 await runtime.runner.stop()
+            await runtime.backend_http.aclose()
             await runtime.engine.dispose()
 
     app = FastAPI(
@@ -204,10 +248,14 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
         name: issuer_webhook_secret(settings, name) for name in ("amex", "jcb")
     }
     app.state.service_token = service_token(settings)
+    app.state.webhook_secret = webhook_secret(settings)
+    app.state.conversations = runtime.conversations
     app.state.export_secret = _secret_file(settings.data_dir / "export-secret")
     app.state.issuer_sites = issuer_sites(settings)
     install_error_handlers(app)
     app.include_router(create_api_router())
+    app.include_router(conversation_router)
+    app.include_router(backend_events_router)
 
     @app.get("/healthz", tags=["health"], summary="200 once the database answers")
     async def healthz() -> JSONResponse:

@@ -40,6 +40,7 @@ API_PREFIX = "/api/v1"
 
 _DOMAIN_STATUS: tuple[tuple[type[errors.DomainError], int], ...] = (
     (errors.NotFound, 404),
+    (errors.Conflict, 409),
     (errors.Unauthenticated, 401),
     (errors.Forbidden, 403),
     (errors.InvalidRequest, 400),

@@ -307,6 +307,53 @@ api_tokens = Table(
 )
 
 
+# Conversations of the assistant: any process takes the next turn (optimistic locking).
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_email", String(320), nullable=False),
+    Column("locale", String(8), nullable=False),
+    Column("office_id", String(32), nullable=True),
+    Column("flow", String(40), nullable=True),
+    Column("state", String(60), nullable=False),
+    Column("slots", JSON, nullable=False),
+    Column("history", JSON, nullable=False),
+    Column("replies", JSON, nullable=False),
+    Column("transcript", JSON, nullable=False),
+    Column("waiting_for", String(80), nullable=True),
+    Column("version", Integer, nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Index("ix_conversations_waiting", "waiting_for"),
+    Index("ix_conversations_flow_updated", "flow", "updated_at"),
+)
+
+flow_step_counts = Table(
+    "flow_step_counts",
+    metadata,
+    Column("flow", String(40), primary_key=True),
+    Column("step", String(60), primary_key=True),
+    Column("entered", Integer, nullable=False, server_default="0"),
+    Column("completed", Integer, nullable=False, server_default="0"),
+    Column("abandoned", Integer, nullable=False, server_default="0"),
+)
+
+handoffs = Table(
+    "handoffs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("conversation_id", String(32), ForeignKey("conversations.id"), nullable=False),
+    Column("user_email", String(320), nullable=False),
+    Column("office_id", String(32), nullable=True),
+    Column("transcript", JSON, nullable=False),
+    Column("account_state", JSON, nullable=True),
+    _ts("created_at"),
+    _ts("routed_at", nullable=True),
+    Index("ix_handoffs_unrouted", "routed_at", "created_at"),
+)
+
+
 def map_domain() -> None:
     """Map the domain's dataclasses onto the tables (idempotent)."""
     if getattr(map_domain, "_done", False):

@@ -5,6 +5,7 @@ Tree::
     DomainError
     ├── NotFound                      (not_found)
     ├── Unauthenticated               (unauthenticated)
+    ├── Conflict                      (conflict)
     ├── StatementFileInvalid          (statement_file_invalid; details: code, line, column)
     ├── Forbidden                     (forbidden)
     ├── InvalidRequest                (invalid_request)
@@ -45,6 +46,12 @@ class NotFound(DomainError):
 
 class Unauthenticated(DomainError):
     code = "unauthenticated"
+
+
+class Conflict(DomainError):
+    """Someone else changed the thing meanwhile (optimistic locking): read it again."""
+
+    code = "conflict"
 
 
 class StatementFileInvalid(DomainError):

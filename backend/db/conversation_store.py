@@ -1,0 +1,189 @@
+"""Conversations of the assistant in the database: the flows' ``ConversationStore`` port.
+
+An adapter depends on the port it implements (``statemachine.store``), as the issuer
+connectors depend on the service's ports; the flows never import this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backend.db import tables as t
+from statemachine.store import ConversationRecord, Handoff, StepCount, StepField
+
+C = t.conversations
+
+
+def _row(record: ConversationRecord) -> dict[str, Any]:
+    return {
+        "user_email": record.user,
+        "locale": record.locale,
+        "office_id": record.office_id,
+        "flow": record.flow,
+        "state": record.state,
+        "slots": record.slots,
+        "history": record.history,
+        "replies": record.replies,
+        "transcript": record.transcript,
+        "waiting_for": record.waiting_for,
+        "version": record.version,
+        "updated_at": record.updated_at,
+    }
+
+
+class SqlConversationStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def create(self, record: ConversationRecord) -> None:
+        async with self._sessions() as session:
+            await session.execute(
+                C.insert().values(id=record.id, created_at=record.created_at, **_row(record))
+            )
+            await session.commit()
+
+    async def load(self, conversation_id: str) -> ConversationRecord | None:
+        async with self._sessions() as session:
+            row = (await session.execute(select(C).where(C.c.id == conversation_id))).first()
+        if row is None:
+            return None
+        return ConversationRecord(
+            id=row.id,
+            user=row.user_email,
+            locale=row.locale,
+            office_id=row.office_id,
+            flow=row.flow,
+            state=row.state,
+            slots=dict(row.slots),
+            history=list(row.history),
+            replies=list(row.replies),
+            transcript=list(row.transcript),
+            waiting_for=row.waiting_for,
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    async def save(
+        self,
+        record: ConversationRecord,
+        expected_version: int,
+        steps: list[tuple[str, str, StepField]],
+    ) -> bool:
+        async with self._sessions() as session:
+            result = await session.execute(
+                update(C)
+                .where(C.c.id == record.id, C.c.version == expected_version)
+                .values(**_row(record))
+            )
+            if getattr(result, "rowcount", 0) != 1:
+                await session.rollback()
+                return False
+            for flow, step, field in steps:
+                await self._count(session, flow, step, field)
+            await session.commit()
+            return True
+
+    @staticmethod
+    async def _count(session: AsyncSession, flow: str, step: str, field: StepField) -> None:
+        dialect = session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        counts = t.flow_step_counts
+        initial = {"entered": 0, "completed": 0, "abandoned": 0, field: 1}
+        statement = insert(counts).values(flow=flow, step=step, **initial)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[counts.c.flow, counts.c.step],
+                set_={field: counts.c[field] + 1},
+            )
+        )
+
+    async def waiting_for(self, key: str) -> list[str]:
+        async with self._sessions() as session:
+            rows = await session.execute(select(C.c.id).where(C.c.waiting_for == key))
+            return [row.id for row in rows]
+
+    async def step_counts(self, idle_before: dt.datetime) -> list[StepCount]:
+        async with self._sessions() as session:
+            counted = (
+                await session.execute(
+                    select(t.flow_step_counts).order_by(
+                        t.flow_step_counts.c.flow, t.flow_step_counts.c.step
+                    )
+                )
+            ).all()
+            # A conversation left mid-flow for long is abandoned where it stopped.
+            idle = (
+                await session.execute(
+                    select(C.c.flow, C.c.state, func.count())
+                    .where(and_(C.c.flow.is_not(None), C.c.updated_at < idle_before))
+                    .group_by(C.c.flow, C.c.state)
+                )
+            ).all()
+        idle_by_step = {(row[0], row[1]): int(row[2]) for row in idle}
+        result = []
+        for row in counted:
+            result.append(
+                StepCount(
+                    flow=row.flow,
+                    step=row.step,
+                    entered=row.entered,
+                    completed=row.completed,
+                    abandoned=row.abandoned + idle_by_step.pop((row.flow, row.step), 0),
+                )
+            )
+        for (flow, step), count in idle_by_step.items():
+            result.append(StepCount(flow, step, 0, 0, count))
+        return result
+
+    async def add_handoff(self, handoff: Handoff) -> None:
+        async with self._sessions() as session:
+            await session.execute(
+                t.handoffs.insert().values(
+                    id=handoff.id,
+                    conversation_id=handoff.conversation_id,
+                    user_email=handoff.user,
+                    office_id=handoff.office_id,
+                    transcript=handoff.transcript,
+                    account_state=handoff.account_state,
+                    created_at=handoff.created_at,
+                )
+            )
+            await session.commit()
+
+    async def unrouted_handoffs(self, limit: int = 50) -> list[Handoff]:
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(t.handoffs)
+                    .where(t.handoffs.c.routed_at.is_(None))
+                    .order_by(t.handoffs.c.created_at)
+                    .limit(limit)
+                )
+            ).all()
+        return [
+            Handoff(
+                id=r.id,
+                conversation_id=r.conversation_id,
+                user=r.user_email,
+                office_id=r.office_id,
+                transcript=list(r.transcript),
+                account_state=dict(r.account_state) if r.account_state else None,
+                created_at=r.created_at,
+                routed_at=r.routed_at,
+            )
+            for r in rows
+        ]
+
+    async def mark_handoff_routed(self, handoff_id: str, at: dt.datetime) -> None:
+        async with self._sessions() as session:
+            await session.execute(
+                update(t.handoffs).where(t.handoffs.c.id == handoff_id).values(routed_at=at)
+            )
+            await session.commit()

@@ -1,0 +1,43 @@
+"""The back end's signed webhooks, received by the assistant.
+
+Each event advances the conversations waiting on its account (consent given, link
+revoked, sync finished). Later, the same events become Slack status messages.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+
+from backend.service.outbox import verify
+from bot.conversations import Conversations
+
+EVENTS_PATH = "/bot/backend-events"
+
+router = APIRouter(tags=["assistant"], include_in_schema=False)
+
+
+@router.post(EVENTS_PATH)
+async def receive_backend_event(
+    request: Request,
+    renkei_signature: str = Header(default=""),
+) -> JSONResponse:
+    secret: str = request.app.state.webhook_secret
+    body = await request.body()
+    if not verify(secret, renkei_signature, body, int(time.time())):
+        return JSONResponse({"error": "bad signature"}, status_code=401)
+    event: dict[str, Any] = json.loads(body)
+    conversations: Conversations = request.app.state.conversations
+    advanced: list[str] = []
+    for scope in ("account", "office"):
+        if event.get(f"{scope}_id"):
+            advanced += await conversations.engine.notify(
+                f"{scope}:{event[f'{scope}_id']}",
+                str(event.get("type")),
+                dict(event.get("data") or {}),
+            )
+    return JSONResponse({"advanced": len(advanced)})

@@ -1,0 +1,107 @@
+"""Steps several flows share: consent at the issuer, its outcome, the first sync."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from transitions import EventData
+
+from statemachine.flow import Turn, turn_of
+from statemachine.port import AccountInfo, EventInfo
+from statemachine.replies import Link
+
+
+def account_slot(account: AccountInfo) -> dict[str, Any]:
+    """What a flow keeps of an account between turns (plain JSON)."""
+    card = account.card
+    return {
+        "id": account.id,
+        "name": account.name,
+        "issuer": account.issuer,
+        "sync_method": account.sync_method,
+        "status": account.status,
+        "card_id": card.id if card else None,
+        "masked_number": card.masked_number if card else "",
+        "card_role": card.role if card else None,
+        "eligible": card.api_eligible if card else False,
+        "link_status": account.link_status,
+        "last_synced_at": account.last_synced_at,
+        "last_error": account.last_error,
+    }
+
+
+def account_label(account: dict[str, Any]) -> str:
+    masked = account.get("masked_number") or ""
+    return f"{account['name']} ({masked})" if masked else str(account["name"])
+
+
+def store_authorization(turn: Turn, url: str) -> None:
+    turn.slots["authorization_url"] = url
+    turn.slots["auth_started_at"] = dt.datetime.now(dt.UTC).isoformat()
+    turn.slots.pop("error_code", None)
+    turn.slots.pop("stop_at_member_site", None)
+
+
+def consent_link(turn: Turn) -> Link:
+    return Link(
+        url=str(turn.slots.get("authorization_url") or ""), label="common_flow.open_consent"
+    )
+
+
+def _after(event: EventInfo, since: str | None) -> bool:
+    if not since:
+        return True
+    try:
+        return dt.datetime.fromisoformat(event.created_at) >= dt.datetime.fromisoformat(since)
+    except ValueError:
+        return True
+
+
+async def _newest(turn: Turn, types: set[str]) -> EventInfo | None:
+    account_id = str(turn.slots.get("account_id") or "")
+    since = turn.slots.get("auth_started_at")
+    for event in await turn.backend.events(account_id, limit=50):  # newest first
+        if event.type in types and _after(event, since):
+            return event
+    return None
+
+
+async def link_is_active(event: EventData) -> bool:
+    """The person says they finished at the issuer: has the link arrived?"""
+    turn = turn_of(event)
+    newest = await _newest(turn, {"link.created", "authorization.failed"})
+    return newest is not None and newest.type == "link.created"
+
+
+async def authorization_failed(event: EventData) -> bool:
+    """The consent came back refused; keep the reason (an event's, or the newest one's)."""
+    turn = turn_of(event)
+    payload = event.kwargs.get("payload")
+    if isinstance(payload, dict) and payload.get("error_code"):
+        turn.slots["error_code"] = str(payload["error_code"])
+        turn.slots["stop_at_member_site"] = bool(payload.get("stop_at_member_site"))
+        return True
+    newest = await _newest(turn, {"link.created", "authorization.failed"})
+    if newest is None or newest.type != "authorization.failed":
+        return False
+    turn.slots["error_code"] = str(newest.payload.get("error_code") or "unknown")
+    turn.slots["stop_at_member_site"] = bool(newest.payload.get("stop_at_member_site"))
+    return True
+
+
+async def store_sync_result(event: EventData) -> bool:
+    turn = turn_of(event)
+    payload = event.kwargs.get("payload")
+    turn.slots["added"] = int(payload.get("added", 0)) if isinstance(payload, dict) else 0
+    return True
+
+
+async def first_sync_result(event: EventData) -> bool:
+    """The person asks whether the first sync is done: the newest sync event says."""
+    turn = turn_of(event)
+    newest = await _newest(turn, {"sync.completed"})
+    if newest is None:
+        return False
+    turn.slots["added"] = int(newest.payload.get("added", 0))
+    return True

@@ -1,0 +1,164 @@
+"""Free text understood by keywords, in Japanese and English (no network model).
+
+Matching is on NFKC-folded, case-folded text, so full-width and half-width forms,
+and upper and lower case, are the same. More specific intents are tried first.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Said anywhere: the engine handles them whatever the step.
+GLOBAL_INTENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "handoff",
+        (
+            "human",
+            "person",
+            "operator",
+            "agent",
+            "talk to",
+            "担当者",
+            "オペレーター",
+            "人と話",
+            "問い合わせ",
+            "サポートに",
+        ),
+    ),
+    ("restart", ("start over", "restart", "最初から", "やり直")),
+    ("cancel", ("cancel", "quit", "stop this", "キャンセル", "やめる", "やめます", "中止")),
+    ("back", ("go back", "back", "戻る", "もどる", "前へ", "前に戻")),
+    ("help", ("help", "how do", "ヘルプ", "使い方", "わからない", "分からない", "?", "？")),
+    ("menu", ("menu", "メニュー", "main menu")),
+    ("lang:en", ("english", "英語")),
+    ("lang:ja", ("japanese", "日本語", "nihongo")),
+)
+
+# Which procedure a person asks for, from the main menu.
+FLOW_INTENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "jcb_card_change",
+        (
+            "upgrade",
+            "downgrade",
+            "card change",
+            "new card",
+            "アップグレード",
+            "ダウングレード",
+            "カードの切替",
+            "カードの切り替え",
+            "カード切替",
+            "カードが変わ",
+            "新しいカード",
+            "古いカード",
+        ),
+    ),
+    (
+        "amex_revoke",
+        (
+            "delete",
+            "revoke",
+            "remove the account",
+            "unlink",
+            "削除",
+            "連携解除",
+            "連携を解除",
+            "停止",
+        ),
+    ),
+    (
+        "supplementary_card",
+        ("supplementary", "additional card", "family card", "追加カード", "家族カード"),
+    ),
+    (
+        "multi_office",
+        (
+            "several offices",
+            "multiple offices",
+            "two offices",
+            "other office",
+            "複数の事業所",
+            "別の事業所",
+            "二つの事業所",
+            "2つの事業所",
+        ),
+    ),
+    (
+        "status",
+        (
+            "status",
+            "missing",
+            "not arriving",
+            "not synced",
+            "late",
+            "届かない",
+            "反映されない",
+            "明細がない",
+            "明細が来",
+            "遅れ",
+            "状況",
+            "同期されない",
+        ),
+    ),
+    ("switch_to_api", ("switch", "api", "切り替え", "切替", "切りかえ")),
+    (
+        "register",
+        ("register", "new account", "add a card", "新規", "登録", "口座を作", "カードを追加"),
+    ),
+)
+
+YES_NO: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "yes",
+        (
+            "yes",
+            "yeah",
+            "sure",
+            "ok",
+            "okay",
+            "はい",
+            "ええ",
+            "うん",
+            "お願いします",
+            "お願い",
+            "そうです",
+            "done",
+            "できました",
+            "完了",
+            "済み",
+        ),
+    ),
+    ("no", ("no", "nope", "not yet", "いいえ", "いや", "まだ", "しない", "違う")),
+)
+
+
+def fold(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _match(text: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -> str | None:
+    folded = fold(text)
+    if not folded:
+        return None
+    words = set(folded.replace("?", " ? ").split())
+    for intent, keywords in table:
+        for keyword in keywords:
+            key = fold(keyword)
+            # Short ASCII keywords must be whole words ("ok" is not in "book").
+            if (key.isascii() and len(key) <= 4 and key in words) or (
+                not (key.isascii() and len(key) <= 4) and key in folded
+            ):
+                return intent
+    return None
+
+
+def global_intent(text: str) -> str | None:
+    return _match(text, GLOBAL_INTENTS)
+
+
+def flow_intent(text: str) -> str | None:
+    return _match(text, FLOW_INTENTS)
+
+
+def yes_no(text: str) -> str | None:
+    return _match(text, YES_NO)

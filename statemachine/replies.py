@@ -1,0 +1,59 @@
+"""What the assistant says, as catalog keys with parameters; the bot renders the words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A button: ``value`` is what comes back; ``label`` a catalog key (or ``text`` as is)."""
+
+    value: str
+    label: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None  # data shown as it is (an office or card name), not a key
+
+
+@dataclass(frozen=True)
+class Link:
+    url: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+    choices: tuple[Choice, ...] = ()
+    link: Link | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "params": self.params,
+            "choices": [
+                {"value": c.value, "label": c.label, "params": c.params, "text": c.text}
+                for c in self.choices
+            ],
+            "link": {"url": self.link.url, "label": self.link.label} if self.link else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Reply:
+        link = data.get("link")
+        return cls(
+            key=str(data["key"]),
+            params=dict(data.get("params") or {}),
+            choices=tuple(
+                Choice(
+                    value=str(c["value"]),
+                    label=str(c.get("label") or ""),
+                    params=dict(c.get("params") or {}),
+                    text=c.get("text"),
+                )
+                for c in data.get("choices") or []
+            ),
+            link=Link(url=str(link["url"]), label=str(link["label"])) if link else None,
+        )

@@ -1,0 +1,79 @@
+"""Where conversations live: in the database, so any process can take the next turn."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+StepField = Literal["entered", "completed", "abandoned"]
+
+
+@dataclass
+class ConversationRecord:
+    """One conversation; ``version`` guards against two turns saving over each other."""
+
+    id: str
+    user: str
+    locale: str
+    office_id: str | None = None
+    flow: str | None = None
+    state: str = "menu"
+    slots: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    replies: list[dict[str, Any]] = field(default_factory=list)
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    waiting_for: str | None = None
+    version: int = 0
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class StepCount:
+    flow: str
+    step: str
+    entered: int
+    completed: int
+    abandoned: int
+
+
+@dataclass(frozen=True)
+class Handoff:
+    id: str
+    conversation_id: str
+    user: str
+    office_id: str | None
+    transcript: list[dict[str, Any]]
+    account_state: dict[str, Any] | None
+    created_at: dt.datetime
+    routed_at: dt.datetime | None = None
+
+
+class ConversationStore(Protocol):
+    async def create(self, record: ConversationRecord) -> None: ...
+
+    async def load(self, conversation_id: str) -> ConversationRecord | None: ...
+
+    async def save(
+        self,
+        record: ConversationRecord,
+        expected_version: int,
+        steps: list[tuple[str, str, StepField]],
+    ) -> bool:
+        """Save if nobody saved since ``expected_version``; count the steps in the same go."""
+        ...
+
+    async def waiting_for(self, key: str) -> list[str]:
+        """Ids of the conversations resting in a step that waits for ``key``."""
+        ...
+
+    async def step_counts(self, idle_before: dt.datetime) -> list[StepCount]:
+        """Counts per flow and step; conversations idle since ``idle_before`` are abandoned."""
+        ...
+
+    async def add_handoff(self, handoff: Handoff) -> None: ...
+
+    async def unrouted_handoffs(self, limit: int = 50) -> list[Handoff]: ...
+
+    async def mark_handoff_routed(self, handoff_id: str, at: dt.datetime) -> None: ...

@@ -99,6 +99,6 @@ class Chat:
                     return str(button["value"])
         raise AssertionError(f"no button with {words!r}: {self.labels()}")
 
-    @property
-    def state(self) -> tuple[Any, Any]:
+    def where(self) -> tuple[Any, Any]:
+        """(flow, state) now."""
         return self.last["flow"], self.last["state"]

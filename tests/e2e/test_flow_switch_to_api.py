@@ -23,9 +23,9 @@ async def open_flow(renkei: Renkei, office: str, locale: str = "ja") -> Chat:
     first = await chat.start(locale)
     assert set(chat.choices()) >= FLOWS, first  # the six procedures by their ids
     await chat.choose("switch_to_api")
-    assert chat.state == (None, "choose_office")  # the owner belongs to two offices
+    assert chat.where() == (None, "choose_office")  # the owner belongs to two offices
     await chat.choose_label(office)
-    assert chat.state == ("switch_to_api", "choose_account")
+    assert chat.where() == ("switch_to_api", "choose_account")
     return chat
 
 
@@ -33,7 +33,7 @@ async def test_happy_path_switches_in_place_and_reports_the_first_sync(renkei: R
     account = await renkei.account(SHOP, BIZ)
     chat = await open_flow(renkei, SHOP)
     await chat.choose(f"pick:{account['id']}")
-    assert chat.state == ("switch_to_api", "consent")
+    assert chat.where() == ("switch_to_api", "consent")
     back = await renkei.consent(chat.link(), cards=["amex-biz-1001"])
     assert back.status_code == 200
     assert f"/chat?conversation={chat.id}" in back.text  # the page leads back here
@@ -50,22 +50,22 @@ async def test_english_and_free_text(renkei: Renkei) -> None:
     await chat.start("en")
     assert "Hello" in chat.text()
     await chat.say("I want to switch my card to API")
-    assert chat.state == (None, "choose_office")
+    assert chat.where() == (None, "choose_office")
     await chat.choose_label(SHOP)
     await chat.say("日本語で")
     assert "日本語でご案内します" in chat.text()
     await chat.say("ビジネス・ゴールド")  # names a button on screen
-    assert chat.state == ("switch_to_api", "consent")
+    assert chat.where() == ("switch_to_api", "consent")
 
 
 async def test_not_released_offers_to_tell_and_tells_when_released(renkei: Renkei) -> None:
     account = await renkei.account(CONSULTING, GOLD)
     chat = await open_flow(renkei, CONSULTING)
     await chat.choose(f"pick:{account['id']}")
-    assert chat.state == ("switch_to_api", "not_released")
+    assert chat.where() == ("switch_to_api", "not_released")
     assert "R3" in chat.text()
     await chat.choose("notify")
-    assert chat.state == ("switch_to_api", "waiting_release")
+    assert chat.where() == ("switch_to_api", "waiting_release")
     consulting = await renkei.office(CONSULTING)
     released = await renkei.admin.post(
         f"/offices/{consulting['id']}/rollouts", json={"issuer": "amex"}
@@ -73,7 +73,7 @@ async def test_not_released_offers_to_tell_and_tells_when_released(renkei: Renke
     assert released.status_code == 201
     await chat.wait_until(lambda c: c["state"] == "released")
     await chat.choose(f"pick:{account['id']}")
-    assert chat.state == ("switch_to_api", "consent")
+    assert chat.where() == ("switch_to_api", "consent")
 
 
 async def test_jcb_combined_login_refused_then_right_id(renkei: Renkei) -> None:
@@ -85,7 +85,7 @@ async def test_jcb_combined_login_refused_then_right_id(renkei: Renkei) -> None:
     await chat.wait_until(lambda c: c["state"] == "failed")
     assert "おまとめログイン" in chat.text()
     await chat.choose("again")
-    assert chat.state == ("switch_to_api", "consent")
+    assert chat.where() == ("switch_to_api", "consent")
     await renkei.consent(chat.link(), user="user_good")
     await chat.wait_until(lambda c: c["flow"] is None)
     assert (await renkei.get_account(account["id"]))["sync_method"] == "api"
@@ -95,15 +95,15 @@ async def test_help_back_cancel_and_check_by_hand(renkei: Renkei) -> None:
     account = await renkei.account(SHOP, BIZ)
     chat = await open_flow(renkei, SHOP)
     await chat.say("ヘルプ")
-    assert "R12" in chat.text() and chat.state == ("switch_to_api", "choose_account")
+    assert "R12" in chat.text() and chat.where() == ("switch_to_api", "choose_account")
     await chat.choose(f"pick:{account['id']}")
     await chat.choose("back")
-    assert chat.state == ("switch_to_api", "choose_account")
+    assert chat.where() == ("switch_to_api", "choose_account")
     await chat.choose(f"pick:{account['id']}")
     await chat.choose("check")  # not consented yet: stays, says so
-    assert chat.state == ("switch_to_api", "consent")
+    assert chat.where() == ("switch_to_api", "consent")
     await chat.choose("cancel")
-    assert chat.state == (None, "menu")
+    assert chat.where() == (None, "menu")
     assert "中止" in chat.text()
 
 
@@ -119,7 +119,7 @@ async def test_a_conversation_resumes_after_a_restart(database: str, tmp_path: P
         chat = Chat(renkei)
         chat.id = conversation_id
         await chat.refresh()
-        assert chat.state == ("switch_to_api", "consent")
+        assert chat.where() == ("switch_to_api", "consent")
         # The old link is bound to the old server's port: start the consent again.
         await chat.choose("back")
         await chat.choose(f"pick:{account['id']}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -59,6 +60,18 @@ def migrate() -> None:
 
     asyncio.run(run())
     typer.echo("database is up to date")
+
+
+@app.command()
+def diagrams(
+    folder: Annotated[Path, typer.Option(help="Where to write the diagrams.")] = Path("docs/flows"),
+) -> None:
+    """Write a mermaid diagram of each guided flow, drawn from its machine definition."""
+    from statemachine.diagrams import write_all
+    from statemachine.flows import ALL_FLOWS
+
+    for path in write_all(ALL_FLOWS, folder):
+        typer.echo(str(path))
 
 
 @token_app.command("create")

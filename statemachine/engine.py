@@ -194,7 +194,9 @@ class FlowEngine:
         if record.flow is not None:
             state = self.flows[record.flow].state(record.state)
             if state.text_trigger is not None:
-                return None  # typed text is the answer here (an ID, a name)
+                # Typed text is the answer here (an ID, a name): only a bare command word
+                # ("戻る", "cancel") still navigates.
+                return intents.exact_global_intent(given.text)
         return intents.global_intent(given.text)
 
     async def _navigate(

@@ -156,6 +156,15 @@ def global_intent(text: str) -> str | None:
     return _match(text, GLOBAL_INTENTS)
 
 
+def exact_global_intent(text: str) -> str | None:
+    """A command only when the whole text is one of its words."""
+    folded = fold(text).strip("。.!！")
+    for intent, keywords in GLOBAL_INTENTS:
+        if any(folded == fold(keyword) for keyword in keywords):
+            return intent
+    return None
+
+
 def flow_intent(text: str) -> str | None:
     return _match(text, FLOW_INTENTS)
 

@@ -1,0 +1,100 @@
+"""An in-memory conversation store and a scripted back end, for the engine's unit tests."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+from statemachine.port import AccountInfo, BackendRefusal, BackendUnavailable
+from statemachine.store import ConversationRecord, Handoff, StepCount, StepField
+
+
+class MemoryStore:
+    """Implements ``ConversationStore`` in memory, with the same version check."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, ConversationRecord] = {}
+        self.counts: dict[tuple[str, str], dict[str, int]] = defaultdict(
+            lambda: {"entered": 0, "completed": 0, "abandoned": 0}
+        )
+        self.handoffs: list[Handoff] = []
+
+    async def create(self, record: ConversationRecord) -> None:
+        self.rows[record.id] = copy.deepcopy(record)
+
+    async def load(self, conversation_id: str) -> ConversationRecord | None:
+        row = self.rows.get(conversation_id)
+        return copy.deepcopy(row) if row else None
+
+    async def save(
+        self,
+        record: ConversationRecord,
+        expected_version: int,
+        steps: list[tuple[str, str, StepField]],
+    ) -> bool:
+        await asyncio.sleep(0)
+        if self.rows[record.id].version != expected_version:
+            return False
+        self.rows[record.id] = copy.deepcopy(record)
+        for flow, step, field in steps:
+            self.counts[(flow, step)][field] += 1
+        return True
+
+    async def waiting_for(self, key: str) -> list[str]:
+        return [r.id for r in self.rows.values() if r.waiting_for == key]
+
+    async def step_counts(self, idle_before: dt.datetime) -> list[StepCount]:
+        return [
+            StepCount(f, s, c["entered"], c["completed"], c["abandoned"])
+            for (f, s), c in sorted(self.counts.items())
+        ]
+
+    async def add_handoff(self, handoff: Handoff) -> None:
+        self.handoffs.append(handoff)
+
+    async def unrouted_handoffs(self, limit: int = 50) -> list[Handoff]:
+        return [h for h in self.handoffs if h.routed_at is None][:limit]
+
+    async def mark_handoff_routed(self, handoff_id: str, at: dt.datetime) -> None:
+        return None
+
+
+class ScriptedBackend:
+    """The few port calls the test flow makes, answering what a test scripts."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.refuse: str | None = None
+        self.gate: asyncio.Event | None = None
+        self.calls: list[tuple[str, Any]] = []
+
+    async def account(self, account_id: str) -> AccountInfo:
+        self.calls.append(("account", account_id))
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.down:
+            raise BackendUnavailable("down")
+        if self.refuse:
+            raise BackendRefusal(self.refuse, rule="R5")
+        return AccountInfo(
+            id=account_id,
+            office_id="o1",
+            name="Biz",
+            issuer="amex",
+            sync_method="legacy",
+            status="active",
+            card=None,
+        )
+
+    async def offices(self) -> list[Any]:
+        from statemachine.port import OfficeInfo
+
+        return [OfficeInfo(id="o1", name="山田商店", role="admin")]
+
+    async def office(self, office_id: str) -> Any:
+        from statemachine.port import OfficeInfo
+
+        return OfficeInfo(id=office_id, name="山田商店", role="admin")

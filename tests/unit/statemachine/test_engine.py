@@ -1,0 +1,199 @@
+"""The engine on its own: locking, failures, navigation, secrets, events, analytics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import pytest
+from transitions import EventData
+
+from statemachine.engine import ConversationConflict, FlowEngine, Input
+from statemachine.flow import FlowDefinition, State, Turn, choice, refused, turn_of, value_of
+from statemachine.port import BackendPort
+from statemachine.replies import Choice
+from tests.unit.statemachine.memory import MemoryStore, ScriptedBackend
+
+
+async def load(event: EventData) -> bool:
+    turn = turn_of(event)
+    account = await turn.attempt(turn.backend.account(value_of(event)))
+    if account is None:
+        return False
+    turn.slots["account_id"] = account.id
+    return True
+
+
+def ask(turn: Turn) -> None:
+    turn.say("t.ask", choice("pick:a1", "t.a1"))
+
+
+def password(turn: Turn) -> None:
+    turn.say("t.password")
+
+
+def waiting(turn: Turn) -> None:
+    turn.say("t.waiting")
+
+
+def done(turn: Turn) -> None:
+    turn.say("t.done")
+
+
+def refused_prompt(turn: Turn) -> None:
+    turn.say("t.refused")
+
+
+async def keep(event: EventData) -> bool:
+    turn_of(event).slots["typed"] = len(value_of(event))
+    return True
+
+
+FLOW = FlowDefinition(
+    id="register",
+    initial="ask",
+    states=[
+        State("ask", ask),
+        State("password", password, text_trigger="enter", secret=True),
+        State("waiting", waiting, waits_for="account_id"),
+        State("refused", refused_prompt),
+        State("done", done, final=True),
+    ],
+    transitions=[
+        {"trigger": "pick", "source": "ask", "dest": "password", "conditions": [load]},
+        {
+            "trigger": "pick",
+            "source": "ask",
+            "dest": "refused",
+            "conditions": [refused("card_already_linked")],
+        },
+        {"trigger": "enter", "source": "password", "dest": "waiting", "conditions": [keep]},
+        {"trigger": "authorized", "source": "waiting", "dest": "done"},
+    ],
+    event_triggers={"link.created": "authorized"},
+)
+
+
+def label(choice_: Choice, locale: str) -> str:
+    return choice_.text or {"t.a1": "ビジネス"}.get(choice_.label, choice_.label)
+
+
+@pytest.fixture
+def backend() -> ScriptedBackend:
+    return ScriptedBackend()
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def engine(store: MemoryStore, backend: ScriptedBackend) -> FlowEngine:
+    return FlowEngine([FLOW], store, lambda user: cast(BackendPort, backend), label=label)
+
+
+async def started(engine: FlowEngine) -> str:
+    record = await engine.create("owner@example.com", "ja", office_id="o1")
+    record = await engine.handle(record.id, Input(choice="register"))
+    assert (record.flow, record.state) == ("register", "ask")
+    return record.id
+
+
+def keys(record: Any) -> list[str]:
+    return [r["key"] for r in record.replies]
+
+
+async def test_two_simultaneous_inputs_one_wins_the_other_is_refused(
+    engine: FlowEngine, backend: ScriptedBackend, store: MemoryStore
+) -> None:
+    conversation = await started(engine)
+    backend.gate = asyncio.Event()
+    first = asyncio.create_task(engine.handle(conversation, Input(choice="pick:a1")))
+    second = asyncio.create_task(engine.handle(conversation, Input(choice="pick:a1")))
+    await asyncio.sleep(0.01)
+    backend.gate.set()
+    results = await asyncio.gather(first, second, return_exceptions=True)
+    assert sum(isinstance(r, ConversationConflict) for r in results) == 1
+    saved = store.rows[conversation]
+    assert saved.state == "password" and len(saved.history) == 1  # applied once, not twice
+
+
+async def test_back_end_down_keeps_the_step_and_retries(
+    engine: FlowEngine, backend: ScriptedBackend
+) -> None:
+    conversation = await started(engine)
+    backend.down = True
+    record = await engine.handle(conversation, Input(choice="pick:a1"))
+    assert record.state == "ask" and keys(record) == ["common.backend_unavailable"]
+    assert record.replies[0]["choices"][0]["value"] == "retry"
+    backend.down = False
+    record = await engine.handle(conversation, Input(choice="retry"))
+    assert record.state == "password"
+
+
+async def test_a_refusal_branches_by_its_code(engine: FlowEngine, backend: ScriptedBackend) -> None:
+    conversation = await started(engine)
+    backend.refuse = "card_already_linked"
+    record = await engine.handle(conversation, Input(choice="pick:a1"))
+    assert record.state == "refused"
+    backend.refuse = "api_not_released"  # no branch for it: explained, the step stays
+    record = await engine.handle(conversation, Input(choice="back"))
+    record = await engine.handle(conversation, Input(choice="pick:a1"))
+    assert record.state == "ask" and keys(record)[0] == "refusal.api_not_released"
+
+
+async def test_typed_text_naming_a_button_chooses_it(engine: FlowEngine) -> None:
+    conversation = await started(engine)
+    record = await engine.handle(conversation, Input(text="ビジネス"))
+    assert record.state == "password"
+
+
+async def test_a_password_never_reaches_the_transcript(
+    engine: FlowEngine, store: MemoryStore
+) -> None:
+    conversation = await started(engine)
+    await engine.handle(conversation, Input(choice="pick:a1"))
+    await engine.handle(conversation, Input(text="hunter2-secret"))
+    saved = store.rows[conversation]
+    assert "hunter2-secret" not in str(saved.transcript) and "hunter2-secret" not in str(
+        saved.slots
+    )
+    assert saved.state == "waiting" and saved.waiting_for == "account:a1"
+
+
+async def test_navigation_back_restart_cancel_help(engine: FlowEngine) -> None:
+    conversation = await started(engine)
+    record = await engine.handle(conversation, Input(choice="pick:a1"))
+    record = await engine.handle(conversation, Input(text="戻る"))
+    assert record.state == "ask" and "account_id" not in record.slots
+    record = await engine.handle(conversation, Input(choice="help"))
+    assert keys(record)[0] == "register.help" and record.state == "ask"
+    record = await engine.handle(conversation, Input(choice="pick:a1"))
+    record = await engine.handle(conversation, Input(choice="restart"))
+    assert (record.flow, record.state, record.slots) == ("register", "ask", {})
+    record = await engine.handle(conversation, Input(text="キャンセル"))
+    assert (record.flow, record.state) == (None, "menu")
+
+
+async def test_an_event_moves_the_waiting_conversation_and_counts_steps(
+    engine: FlowEngine, store: MemoryStore
+) -> None:
+    conversation = await started(engine)
+    await engine.handle(conversation, Input(choice="pick:a1"))
+    await engine.handle(conversation, Input(text="x"))
+    assert await engine.notify("account:other", "link.created", {}) == []
+    assert await engine.notify("account:a1", "link.created", {}) == [conversation]
+    saved = store.rows[conversation]
+    assert saved.flow is None and "t.done" in [r["key"] for r in saved.replies]
+    counts = {(c["flow"], c["step"]): c for c in await engine.analytics()}
+    assert counts[("register", "ask")]["completed"] == 1
+    assert counts[("register", "done")]["entered"] == 1
+
+
+async def test_handoff_keeps_the_transcript(engine: FlowEngine, store: MemoryStore) -> None:
+    conversation = await started(engine)
+    record = await engine.handle(conversation, Input(text="担当者と話したい"))
+    assert keys(record)[0] == "common.handoff_done"
+    assert store.handoffs and store.handoffs[0].conversation_id == conversation
+    assert any(e.get("choice") == "register" for e in store.handoffs[0].transcript)

@@ -1,0 +1,54 @@
+"""Free text understood in Japanese and English by keywords."""
+
+from __future__ import annotations
+
+import pytest
+
+from statemachine import intents
+
+
+@pytest.mark.parametrize(
+    ("text", "flow"),
+    [
+        ("API方式に切り替えたい", "switch_to_api"),
+        ("I want to switch to the API", "switch_to_api"),
+        ("JCBカードをアップグレードしました", "jcb_card_change"),
+        ("my JCB card was downgraded", "jcb_card_change"),
+        ("明細が届かない", "status"),
+        ("statements are missing", "status"),
+        ("追加カードを同期したい", "supplementary_card"),
+        ("アメックスの口座を削除したい", "amex_revoke"),
+        ("複数の事業所で同じカードを使っています", "multi_office"),
+        ("新しく口座を登録したい", "register"),
+    ],
+)
+def test_flow_intents(text: str, flow: str) -> None:
+    assert intents.flow_intent(text) == flow
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("ヘルプ", "help"),
+        ("ＨＥＬＰ", "help"),  # full-width folds
+        ("最初からやり直したい", "restart"),
+        ("キャンセルします", "cancel"),
+        ("担当者と話したい", "handoff"),
+        ("English please", "lang:en"),
+        ("日本語でお願いします", "lang:ja"),
+    ],
+)
+def test_global_intents(text: str, intent: str) -> None:
+    assert intents.global_intent(text) == intent
+
+
+def test_short_words_are_whole_words_only() -> None:
+    assert intents.yes_no("ok") == "yes"
+    assert intents.yes_no("book") is None
+    assert intents.flow_intent("こんにちは") is None
+
+
+def test_only_a_bare_command_word_interrupts_a_typed_answer() -> None:
+    assert intents.exact_global_intent("戻る") == "back"
+    assert intents.exact_global_intent("back") == "back"
+    assert intents.exact_global_intent("backup-id-42") is None

@@ -36,6 +36,8 @@ from bot.api import router as conversation_router
 from bot.backend_events import EVENTS_PATH
 from bot.backend_events import router as backend_events_router
 from bot.conversations import Conversations, choice_label
+from bot.slack import install as install_slack
+from bot.web import install as install_web_chat
 from connectors.backend_client import BackendClient, connect
 from connectors.issuers import IssuerConfig, build_gateways
 from renkei import log_redaction
@@ -256,6 +258,8 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     app.include_router(create_api_router())
     app.include_router(conversation_router)
     app.include_router(backend_events_router)
+    install_web_chat(app)
+    install_slack(app, runtime)
 
     @app.get("/healthz", tags=["health"], summary="200 once the database answers")
     async def healthz() -> JSONResponse:

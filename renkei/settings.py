@@ -15,7 +15,7 @@ def default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RENKEI_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RENKEI_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = Field(
@@ -44,6 +44,20 @@ class Settings(BaseSettings):
     issuer_timeout: float = 10.0  # seconds per issuer request
     issuer_max_retries: int = 3  # retries of a transient issuer failure, with backoff
     issuer_backoff: float = 0.5  # first backoff delay in seconds, doubled per retry
+
+    # Slack (no RENKEI_ prefix, as Slack's own tools name them)
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias="SLACK_SIGNING_SECRET"
+    )
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", validation_alias="SLACK_API_URL"
+    )
+    slack_client_id: str | None = Field(default=None, validation_alias="SLACK_CLIENT_ID")
+    slack_client_secret: SecretStr | None = Field(
+        default=None, validation_alias="SLACK_CLIENT_SECRET"
+    )
 
     webhook_urls: str = ""  # comma-separated subscribers of renkei's own webhooks
     webhook_secret: SecretStr | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,10 @@ import typer
 import uvicorn
 
 from renkei.settings import Settings
+
+# authlib 1.9 announces its move to "httpx2", which renkei does not use yet: not the
+# operator's concern on every start.
+warnings.filterwarnings("ignore", message="The httpx module is deprecated")
 
 app = typer.Typer(help="renkei: card statements by issuer API, and a guided support assistant.")
 token_app = typer.Typer(help="API tokens of members.")
@@ -60,6 +65,25 @@ def migrate() -> None:
 
     asyncio.run(run())
     typer.echo("database is up to date")
+
+
+@app.command()
+def chat(
+    office: Annotated[str | None, typer.Option(help="Office id to talk about.")] = None,
+    locale: Annotated[str, typer.Option(help="ja or en.")] = "ja",
+    user: Annotated[str | None, typer.Option(help="Member email.")] = None,
+    url: Annotated[str | None, typer.Option(help="A remote renkei (with --token).")] = None,
+    token: Annotated[str | None, typer.Option(help="Your API token for --url.")] = None,
+    port: Annotated[int, typer.Option(help="Port of the embedded service.")] = 8000,
+) -> None:
+    """Talk to the assistant in this terminal: numbered choices, free text, issuer links."""
+    from renkei.terminal_run import run_terminal_chat
+
+    if locale not in ("ja", "en"):
+        raise typer.BadParameter("locale is ja or en")
+    if url is not None and (token is None or user is None):
+        raise typer.BadParameter("--url needs --token and --user")
+    asyncio.run(run_terminal_chat(url, token, user, locale, office, port))
 
 
 @app.command()

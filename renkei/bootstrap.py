@@ -41,6 +41,7 @@ from bot.web import install as install_web_chat
 from connectors.backend_client import BackendClient, connect
 from connectors.issuers import IssuerConfig, build_gateways
 from renkei import log_redaction
+from renkei.demo import OWNER, seed_demo
 from renkei.settings import Settings
 from renkei.statement_files import parse_statement_file
 from statemachine.engine import FlowEngine
@@ -215,8 +216,6 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
         await migrate(runtime.engine)
         _owner_only_database_files(settings)
         if settings.seed_demo:
-            from renkei.demo import seed_demo
-
             await seed_demo(runtime)
         run_jobs = settings.run_jobs if start_jobs is None else start_jobs
         if run_jobs:
@@ -252,6 +251,8 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     app.state.service_token = service_token(settings)
     app.state.webhook_secret = webhook_secret(settings)
     app.state.conversations = runtime.conversations
+    app.state.token_store = runtime.tokens
+    app.state.demo_user = OWNER if settings.seed_demo else None
     app.state.export_secret = _secret_file(settings.data_dir / "export-secret")
     app.state.issuer_sites = issuer_sites(settings)
     install_error_handlers(app)

@@ -22,6 +22,8 @@ token_app = typer.Typer(help="API tokens of members.")
 keys_app = typer.Typer(help="Encryption keys of stored secrets.")
 app.add_typer(token_app, name="token")
 app.add_typer(keys_app, name="keys")
+slack_app = typer.Typer(help="The Slack app.")
+app.add_typer(slack_app, name="slack")
 
 
 @app.command()
@@ -125,6 +127,21 @@ def keys_rotate() -> None:
 
     count = asyncio.run(rotate_keys(Settings()))
     typer.echo(f"re-encrypted {count} secrets")
+
+
+@slack_app.command("manifest")
+def slack_manifest(
+    url: Annotated[str, typer.Option(help="renkei's public https address, as Slack reaches it.")],
+    socket_mode: Annotated[
+        bool, typer.Option(help="Socket Mode (local use): Slack needs no request URL.")
+    ] = False,
+) -> None:
+    """Print the Slack app manifest (JSON): paste it at api.slack.com/apps → From a manifest."""
+    import json
+
+    from bot.slack.manifest import manifest
+
+    typer.echo(json.dumps(manifest(url, socket_mode=socket_mode), ensure_ascii=False, indent=2))
 
 
 if __name__ == "__main__":

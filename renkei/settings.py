@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     slack_client_secret: SecretStr | None = Field(
         default=None, validation_alias="SLACK_CLIENT_SECRET"
     )
+    slack_support_channel: str | None = Field(
+        default=None, validation_alias="RENKEI_SLACK_SUPPORT_CHANNEL"
+    )
 
     webhook_urls: str = ""  # comma-separated subscribers of renkei's own webhooks
     webhook_secret: SecretStr | None = None

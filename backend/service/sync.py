@@ -305,21 +305,29 @@ async def _note_cards(
 ) -> dict[str, str]:
     """Keep the issuer's view of the cards; answer card ref → card id of the account's cards.
 
-    R7: the account's card reported as replaced moves the account to its successor.
+    R7: the account's card reported as replaced moves the account to its successor, and
+    from then on a sync fetches the new card's statements only: the old card's come by
+    the three ways of R7 (upload, its own credentials, an account of its own). An account
+    made for the old card after the change was known (R7 c) keeps that card alone.
     R15: an Amex account covers its own card only; R9: JCB covers every user's card.
     """
     covered: dict[str, str] = {}
+    replaced: set[str] = set()
     for seen in seen_cards:
         covered[seen.card_ref] = (await upsert_card(repo, issuer, seen)).id
+        if seen.status == "replaced" or seen.replaced_by:
+            replaced.add(seen.card_ref)
     card = await repo.get_card(account.card_id) if account.card_id else None
     if card is None:
         return covered
+    if card.successor_id is not None:
+        return {card.card_ref: card.id}  # R7 (c): the old card's own account
     reported = next((c for c in seen_cards if c.card_ref == card.card_ref), None)
     if reported is not None and reported.replaced_by:
         await _record_card_change(ctx, repo, account, card, reported.replaced_by, covered)
     if issuer == Issuer.AMEX:
         return {card.card_ref: card.id}  # R15
-    return covered
+    return {ref: card_id for ref, card_id in covered.items() if ref not in replaced}  # R7
 
 
 async def _record_card_change(

@@ -1,7 +1,129 @@
-"""The web chat page (filled in by the web chat work)."""
+"""The web chat page at ``/chat``: plain HTML and one small script on the conversation API.
+
+The page holds no logic of its own: it signs in with a member's API token (kept in the
+browser), then talks to ``/api/v1/conversations`` like any other front end. Every word
+it shows comes from the ``web.*`` entries of the message catalogs, rendered into the
+page for both languages so that switching language needs no round trip.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel
+
+from backend.api.deps import Caller
+from backend.domain import errors
+from bot.catalog import DEFAULT_LOCALE, LOCALES, catalog
+from statemachine.flow import NAVIGATION
+
+_HERE = Path(__file__).parent
+_STATIC = _HERE / "static"
+# Only these files are served: a fixed list rather than a directory mount, so nothing
+# placed next to them by accident becomes public.
+_STATIC_FILES = {"chat.js", "chat.css"}
+_PREFIX = "web."
+
+# The page runs only its own script and styles; the consent link is a navigation, which
+# this policy does not restrict. The embedded strings are JSON data, never executed.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+_templates = Environment(
+    loader=FileSystemLoader(_HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    auto_reload=False,
+)
 
 router = APIRouter(include_in_schema=False)
+
+
+class DemoSessionOut(BaseModel):
+    token: str
+    user: str
+
+
+class SignedInOut(BaseModel):
+    user: str
+
+
+def web_strings() -> dict[str, dict[str, str]]:
+    """The page's words in every language, keyed without the ``web.`` prefix."""
+    return {
+        locale: {
+            key.removeprefix(_PREFIX): words
+            for key, words in catalog(locale).items()
+            if key.startswith(_PREFIX)
+        }
+        for locale in LOCALES
+    }
+
+
+def _demo_user(request: Request) -> str | None:
+    """The demo member, while the server runs with demo data."""
+    user: str | None = getattr(request.app.state, "demo_user", None)
+    return user
+
+
+def _demo_enabled(request: Request) -> bool:
+    return _demo_user(request) is not None
+
+
+@router.get("/chat", response_class=HTMLResponse)
+async def chat_page(request: Request) -> HTMLResponse:
+    strings = web_strings()
+    context: dict[str, Any] = {
+        "locale": DEFAULT_LOCALE,
+        "text": strings[DEFAULT_LOCALE],
+        "config": {
+            "strings": strings,
+            "locales": list(LOCALES),
+            "default_locale": DEFAULT_LOCALE,
+            "demo": _demo_enabled(request),
+            "api": "/api/v1",
+            # Help, back, cancel...: shown apart from the step's own choices.
+            "navigation": list(NAVIGATION),
+        },
+    }
+    html = _templates.get_template("chat.html").render(context)
+    return HTMLResponse(html, headers=_PAGE_HEADERS)
+
+
+@router.get("/chat/static/{name}")
+async def chat_static(name: str) -> FileResponse:
+    if name not in _STATIC_FILES:
+        raise errors.NotFound("no such file")
+    # no-cache: the browser revalidates, so a new release's script is picked up at once.
+    return FileResponse(_STATIC / name, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/chat/me", response_model=SignedInOut)
+async def signed_in_as(caller: Caller) -> SignedInOut:
+    """Who the bearer token belongs to: the page checks a pasted token with this."""
+    return SignedInOut(user=caller.email)
+
+
+@router.post("/chat/demo-session", response_model=DemoSessionOut)
+async def demo_session(request: Request) -> DemoSessionOut:
+    """A fresh API token of the demo owner, only while the server runs with demo data."""
+    user = _demo_user(request)
+    client = request.client.host if request.client else ""
+    # A demo token is an office admin's: handed out to this machine's own browser only.
+    if user is None or client not in LOOPBACK:
+        raise errors.NotFound("the demo user is not available")
+    token = await request.app.state.token_store.create(user, "web chat demo")
+    return DemoSessionOut(token=token, user=user)
+
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}

@@ -5,6 +5,11 @@ callbacks are ``async def step(event: EventData) -> bool`` (the machine sends th
 event); they make the back-end calls, because ``transitions`` changes the state
 before ``on_enter`` runs, and a failure there would leave the conversation in a state
 it never reached. Prompts only read slots: they render, and never call anything.
+
+The asynchronous machine runs all conditions of one transition together (gathered),
+not one after the other: a guard next to a back-end call does not stop the call. Put at
+most one step with side effects in a transition, and order alternatives as separate
+transitions of the same trigger (they are tried in order).
 """
 
 from __future__ import annotations

@@ -373,5 +373,7 @@ async def _record_failure(
             rule=rule,
             purpose=str(pending.purpose),
             stop_at_member_site=bool((details or {}).get("stop_at_member_site")),
+            # e.g. the office's existing account of the card (R12), when the caller may know
+            other_account_id=(details or {}).get("account_id"),
         )
         await uow.commit()

@@ -1,0 +1,466 @@
+"""supplementary_card: an Amex supplementary card synced into an account of its own (R15, R13).
+
+choose_basic → choose_card → (asked at Amex) registered | not_registered → (member site:
+カードの追加登録, then checked again) registered | cannot_check → consent (issuer pages, this
+card only) → linked → done (first sync reported). No supplementary card known for the
+basic card → none_known. A consent Amex gives for another card, or for several, is refused
+by the back end (R15, R13) → failed: explained, with the member-site path to stop the
+permission Amex keeps (R16), and tried again on the same account.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transitions import EventData
+
+from statemachine.flow import (
+    FlowDefinition,
+    State,
+    Turn,
+    choice,
+    data_choice,
+    slot_is,
+    turn_of,
+    value_of,
+)
+from statemachine.flows.common import (
+    account_label,
+    account_slot,
+    authorization_failed,
+    consent_link,
+    first_sync_result,
+    link_is_active,
+    store_authorization,
+    store_sync_result,
+)
+from statemachine.port import AccountInfo, AuthorizationStart, CardInfo
+from statemachine.replies import Link
+
+ID = "supplementary_card"
+
+# Refusal codes whose words the shared catalog holds (refusal.<code>).
+KNOWN_REFUSALS = {
+    "card_already_linked",
+    "one_card_per_authorization",
+    "card_not_eligible",
+    "account_exists_for_card",
+}
+# Refusals this flow explains in its own words: the person ticked the wrong card (R15).
+OWN_WORDS = {"supplementary_not_registered", "card_mismatch"}
+
+
+def _basic_candidate(account: AccountInfo) -> bool:
+    """An Amex account of a basic card: the account a supplementary card is issued on."""
+    return (
+        account.issuer == "amex"
+        and account.status not in ("deleted", "disabled")
+        and account.card is not None
+        and account.card.role != "supplementary"
+    )
+
+
+def _card_slot(card: CardInfo) -> dict[str, Any]:
+    return {
+        "id": card.id,
+        "masked_number": card.masked_number,
+        "holder_name": card.holder_name,
+        "product": card.product,
+    }
+
+
+async def start(turn: Turn) -> None:
+    assert turn.office_id is not None
+    accounts = [a for a in await turn.backend.accounts(turn.office_id) if _basic_candidate(a)]
+    turn.slots["accounts"] = [account_slot(a) for a in accounts]
+    amex = (await turn.backend.issuer_sites()).get("amex")
+    member_site = amex.member_site_url if amex else ""
+    turn.slots["sites"] = {
+        "card_registration_url": (amex.card_registration_url if amex else None) or member_site,
+        "external_services_url": (amex.external_services_url if amex else None) or member_site,
+    }
+    if not accounts:
+        turn.state = "no_amex"
+
+
+# ----------------------------------------------------------------------- steps
+async def _load_supplementaries(turn: Turn) -> bool:
+    """R15: the office's cards issued on the basic card; False when none is known."""
+    assert turn.office_id is not None
+    basic_card_id = turn.slots["basic"]["card_id"]
+    cards = await turn.backend.office_cards(turn.office_id)
+    found = [_card_slot(c) for c in cards if c.basic_card_id == basic_card_id]
+    turn.slots["supplementaries"] = found
+    turn.slots["found"] = bool(found)
+    return bool(found)
+
+
+async def pick_basic(event: EventData) -> bool:
+    turn = turn_of(event)
+    chosen = next((a for a in turn.slots.get("accounts", []) if a["id"] == value_of(event)), None)
+    turn.slots.pop("found", None)
+    if chosen is None:
+        return False
+    turn.slots.pop("looked_again", None)
+    turn.slots["basic_account_id"] = chosen["id"]
+    turn.slots["basic"] = chosen
+    return await _load_supplementaries(turn)
+
+
+async def look_again(event: EventData) -> bool:
+    """Ask Amex with the basic account's login which cards the ID holds (the back end
+    learns cards it sees), then list the office's supplementary cards again."""
+    turn = turn_of(event)
+    await turn.attempt(turn.backend.registered_cards(str(turn.slots["basic_account_id"])))
+    if turn.refusal is not None:
+        if turn.refusal.code != "invalid_state":
+            return False
+        turn.refusal = None  # an API basic account cannot be asked (R2): the list still answers
+    turn.slots["looked_again"] = True
+    return await _load_supplementaries(turn)
+
+
+async def _ask_amex(turn: Turn) -> bool:
+    """R15: is the supplementary card registered to the online-service ID? Asked at Amex."""
+    card_id = turn.slots["card"]["id"]
+    turn.slots.pop("registration", None)
+    cards = await turn.attempt(turn.backend.registered_cards(str(turn.slots["basic_account_id"])))
+    if cards is None:
+        refusal = turn.refusal
+        if (
+            refusal is not None
+            and refusal.code == "invalid_state"
+            and refusal.details.get("reason") == "no_legacy_credentials"
+        ):
+            # R2: the basic account is on API, its issuer login is gone: nobody can ask.
+            turn.slots["registration"] = "unknown"
+            turn.refusal = None
+        return False
+    registered = any(c.id == card_id for c in cards)
+    turn.slots["registration"] = "registered" if registered else "not_registered"
+    return registered
+
+
+async def pick_card(event: EventData) -> bool:
+    turn = turn_of(event)
+    chosen = next(
+        (c for c in turn.slots.get("supplementaries", []) if c["id"] == value_of(event)), None
+    )
+    if chosen is None:
+        turn.slots.pop("registration", None)
+        return False
+    turn.slots["card"] = chosen
+    turn.slots.pop("rechecked", None)
+    return await _ask_amex(turn)
+
+
+async def check_again(event: EventData) -> bool:
+    """The person says the card is registered now: Amex is asked again, not believed."""
+    turn = turn_of(event)
+    turn.slots["rechecked"] = True
+    return await _ask_amex(turn)
+
+
+def _new_account_name(turn: Turn) -> str:
+    basic = turn.slots.get("basic", {})
+    card = turn.slots.get("card", {})
+    return f"{basic.get('name', '')} {card.get('holder_name', '')}".strip()
+
+
+async def _resume_existing(turn: Turn, card_id: str) -> AuthorizationStart | None:
+    """R12: the card already has its account here (e.g. created before going back):
+    authorize that one instead of a second account for the same card."""
+    assert turn.office_id is not None
+    accounts = await turn.backend.accounts(turn.office_id)
+    existing = next(
+        (
+            a
+            for a in accounts
+            if a.card is not None and a.card.id == card_id and a.status != "deleted"
+        ),
+        None,
+    )
+    if existing is None or existing.link_status == "active":
+        return None
+    turn.slots["account_id"] = existing.id
+    if existing.sync_method == "api":
+        start: AuthorizationStart | None = await turn.attempt(
+            turn.backend.reauthorize(existing.id, return_url=turn.return_url)
+        )
+    else:
+        start = await turn.attempt(
+            turn.backend.switch_to_api(existing.id, return_url=turn.return_url)
+        )
+    return start
+
+
+async def create_account(event: EventData) -> bool:
+    """R15: one account per card; R13: its authorization covers this card only."""
+    turn = turn_of(event)
+    assert turn.office_id is not None
+    card_id = str(turn.slots["card"]["id"])
+    start = await turn.attempt(
+        turn.backend.register_api_account(
+            turn.office_id,
+            "amex",
+            _new_account_name(turn),
+            card_id=card_id,
+            return_url=turn.return_url,
+        )
+    )
+    if (
+        start is None
+        and turn.refusal is not None
+        and turn.refusal.code == "account_exists_for_card"
+    ):
+        refusal = turn.refusal
+        start = await _resume_existing(turn, card_id)
+        if start is None and turn.refusal is None:
+            turn.refusal = refusal
+    if start is None:
+        return False
+    turn.slots["account_id"] = start.account_id
+    turn.slots["account_name"] = _new_account_name(turn)
+    store_authorization(turn, start.authorization_url)
+    return True
+
+
+async def again(event: EventData) -> bool:
+    turn = turn_of(event)
+    start = await turn.attempt(
+        turn.backend.reauthorize(str(turn.slots["account_id"]), return_url=turn.return_url)
+    )
+    if start is None:
+        return False
+    store_authorization(turn, start.authorization_url)
+    return True
+
+
+# ----------------------------------------------------------------------- prompts
+def _card_words(turn: Turn) -> str:
+    card = turn.slots.get("card", {})
+    return f"{card.get('masked_number', '')} {card.get('holder_name', '')}".strip()
+
+
+def _registration_link(turn: Turn) -> Link:
+    url = str(turn.slots.get("sites", {}).get("card_registration_url") or "")
+    return Link(url=url, label=f"{ID}.open_registration")
+
+
+def prompt_choose_basic(turn: Turn) -> None:
+    accounts: list[dict[str, Any]] = turn.slots.get("accounts", [])
+    turn.say(f"{ID}.one_account_per_card")
+    turn.say(
+        f"{ID}.choose_basic",
+        *[data_choice(f"pick:{a['id']}", account_label(a)) for a in accounts],
+    )
+
+
+def prompt_none_known(turn: Turn) -> None:
+    if turn.slots.get("looked_again"):
+        turn.say(f"{ID}.still_none")
+    turn.say(
+        f"{ID}.none_known",
+        choice("look_again", f"{ID}.look_again"),
+        choice("other", f"{ID}.other_account"),
+        link=_registration_link(turn),
+        account=turn.slots.get("basic", {}).get("name", ""),
+    )
+
+
+def prompt_choose_card(turn: Turn) -> None:
+    cards: list[dict[str, Any]] = turn.slots.get("supplementaries", [])
+    buttons = [
+        data_choice(f"card:{c['id']}", f"{c['masked_number']} {c['holder_name']}".strip())
+        for c in cards
+    ]
+    turn.say(f"{ID}.choose_card", *buttons, account=turn.slots.get("basic", {}).get("name", ""))
+
+
+def prompt_not_registered(turn: Turn) -> None:
+    if turn.slots.get("rechecked"):
+        turn.say(f"{ID}.still_not_registered", card=_card_words(turn))
+    turn.say(
+        f"{ID}.not_registered",
+        choice("recheck", f"{ID}.registered_it"),
+        link=_registration_link(turn),
+        card=_card_words(turn),
+    )
+
+
+def prompt_cannot_check(turn: Turn) -> None:
+    turn.say(
+        f"{ID}.cannot_check",
+        choice("create", f"{ID}.create"),
+        link=_registration_link(turn),
+        card=_card_words(turn),
+        account=turn.slots.get("basic", {}).get("name", ""),
+    )
+
+
+def prompt_registered(turn: Turn) -> None:
+    turn.say(
+        f"{ID}.registered",
+        choice("create", f"{ID}.create"),
+        card=_card_words(turn),
+        name=_new_account_name(turn),
+    )
+
+
+def prompt_consent(turn: Turn) -> None:
+    turn.say(
+        f"{ID}.consent",
+        choice("check", "common_flow.check"),
+        link=consent_link(turn),
+        card=turn.slots.get("card", {}).get("masked_number", ""),
+    )
+
+
+def prompt_linked(turn: Turn) -> None:
+    turn.say(f"{ID}.linked", choice("check", "common_flow.check_sync"))
+
+
+def prompt_failed(turn: Turn) -> None:
+    code = str(turn.slots.get("error_code") or "unknown")
+    card = turn.slots.get("card", {}).get("masked_number", "")
+    if code in OWN_WORDS:
+        turn.say(f"{ID}.wrong_card", card=card)
+    elif code in KNOWN_REFUSALS:
+        turn.say(f"refusal.{code}")
+    else:
+        turn.say("common_flow.authorization_failed")
+    if turn.slots.get("stop_at_member_site"):
+        # R10/R16: the refused permission still holds a card at Amex until stopped there.
+        url = str(turn.slots.get("sites", {}).get("external_services_url") or "")
+        turn.say(f"{ID}.stop_leftover", link=Link(url=url, label=f"{ID}.open_services"))
+    turn.say(f"{ID}.try_again", choice("again", "common_flow.try_again"), card=card)
+
+
+def prompt_sync_failed(turn: Turn) -> None:
+    turn.say(f"{ID}.sync_failed", choice("check", "common_flow.check_sync"))
+
+
+def prompt_done(turn: Turn) -> None:
+    turn.say(
+        f"{ID}.done",
+        added=turn.slots.get("added", 0),
+        account=turn.slots.get("account_name", ""),
+        card=turn.slots.get("card", {}).get("masked_number", ""),
+    )
+
+
+def prompt_no_amex(turn: Turn) -> None:
+    turn.say(f"{ID}.no_amex")
+
+
+FLOW = FlowDefinition(
+    id=ID,
+    initial="choose_basic",
+    start=start,
+    states=[
+        State("choose_basic", prompt_choose_basic),
+        State("none_known", prompt_none_known),
+        State("choose_card", prompt_choose_card),
+        State("not_registered", prompt_not_registered),
+        State("cannot_check", prompt_cannot_check),
+        State("registered", prompt_registered),
+        State("consent", prompt_consent, waits_for="account_id"),
+        State("linked", prompt_linked, waits_for="account_id"),
+        State("failed", prompt_failed),
+        State("sync_failed", prompt_sync_failed, waits_for="account_id"),
+        State("done", prompt_done, final=True),
+        State("no_amex", prompt_no_amex, final=True),
+    ],
+    transitions=[
+        # One back-end call per trigger, in the first transition; the others read its result.
+        {
+            "trigger": "pick",
+            "source": "choose_basic",
+            "dest": "choose_card",
+            "conditions": [pick_basic],
+        },
+        {
+            "trigger": "pick",
+            "source": "choose_basic",
+            "dest": "none_known",
+            "conditions": [slot_is("found", False)],
+        },
+        {
+            "trigger": "look_again",
+            "source": "none_known",
+            "dest": "choose_card",
+            "conditions": [look_again],
+        },
+        {"trigger": "other", "source": "none_known", "dest": "choose_basic"},
+        {
+            "trigger": "card",
+            "source": "choose_card",
+            "dest": "registered",
+            "conditions": [pick_card],
+        },
+        {
+            "trigger": "card",
+            "source": "choose_card",
+            "dest": "not_registered",
+            "conditions": [slot_is("registration", "not_registered")],
+        },
+        {
+            "trigger": "card",
+            "source": "choose_card",
+            "dest": "cannot_check",
+            "conditions": [slot_is("registration", "unknown")],
+        },
+        {
+            "trigger": "recheck",
+            "source": "not_registered",
+            "dest": "registered",
+            "conditions": [check_again],
+        },
+        {
+            "trigger": "recheck",
+            "source": "not_registered",
+            "dest": "cannot_check",
+            "conditions": [slot_is("registration", "unknown")],
+        },
+        {
+            "trigger": "create",
+            "source": ["registered", "cannot_check"],
+            "dest": "consent",
+            "conditions": [create_account],
+        },
+        {"trigger": "authorized", "source": "consent", "dest": "linked"},
+        {"trigger": "check", "source": "consent", "dest": "linked", "conditions": [link_is_active]},
+        {
+            "trigger": "authorization_failed",
+            "source": "consent",
+            "dest": "failed",
+            "conditions": [authorization_failed],
+        },
+        {
+            "trigger": "check",
+            "source": "consent",
+            "dest": "failed",
+            "conditions": [authorization_failed],
+        },
+        {"trigger": "again", "source": "failed", "dest": "consent", "conditions": [again]},
+        {
+            "trigger": "synced",
+            "source": ["linked", "sync_failed"],
+            "dest": "done",
+            "conditions": [store_sync_result],
+        },
+        {
+            "trigger": "check",
+            "source": ["linked", "sync_failed"],
+            "dest": "done",
+            "conditions": [first_sync_result],
+        },
+        {"trigger": "sync_failed", "source": "linked", "dest": "sync_failed"},
+    ],
+    event_triggers={
+        "link.created": "authorized",
+        "authorization.failed": "authorization_failed",
+        "sync.completed": "synced",
+        "sync.failed": "sync_failed",
+    },
+)

@@ -126,6 +126,8 @@ def prompt_resynced(turn: Turn) -> None:
         turn.say(f"{ID}.resync_skipped")
     else:
         turn.say(f"{ID}.resync_failed", error=sync.get("error_code") or "")
+    if account.get("status") == "needs_reauth":
+        turn.say(f"{ID}.needs_reauth")
     if account.get("issuer") == "jcb" and account.get("sync_method") == "api":
         turn.say(f"{ID}.jcb_delay")  # R9
     turn.say(f"{ID}.what_next", *_actions(account))

@@ -132,7 +132,8 @@ async def test_resync_with_old_credentials_adds_once_and_never_keeps_the_passwor
     rows = await renkei.statements(account["id"])
     assert len([r for r in rows if r["card_id"] == old_id]) == held + OLD_CARD_AT_ISSUER
     assert len(rows) == len(before) + OLD_CARD_AT_ISSUER
-    assert f"新しい明細 {OLD_CARD_AT_ISSUER} 件、すでにあった明細 {held} 件" in chat.text(), chat.text()
+    reported = f"新しい明細 {OLD_CARD_AT_ISSUER} 件、すでにあった明細 {held} 件"
+    assert reported in chat.text(), chat.text()
     # A second time brings nothing twice.
     await chat.choose("more")
     await chat.choose("way:resync")
@@ -213,7 +214,8 @@ async def test_statement_upload_refuses_a_broken_file_then_imports_once(renkei: 
     assert chat.where() == (FLOW, "recovered"), chat.text()
     rows = await renkei.statements(account["id"])
     assert len([r for r in rows if r["card_id"] == old_id]) == held + OLD_CARD_AT_ISSUER
-    assert f"新しい明細 {OLD_CARD_AT_ISSUER} 件、すでにあった明細 {held} 件" in chat.text(), chat.text()
+    reported = f"新しい明細 {OLD_CARD_AT_ISSUER} 件、すでにあった明細 {held} 件"
+    assert reported in chat.text(), chat.text()
     # The same file again: every line matched, nothing doubled.
     await chat.choose("more")
     await chat.choose("upload")

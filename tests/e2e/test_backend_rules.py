@@ -325,6 +325,33 @@ async def test_r6_combined_login_and_wrong_myjcb_id_refused_then_r9_family_cards
     assert events.count("authorization.failed") == 2
 
 
+async def test_r6_one_account_per_myjcb_id_across_offices(renkei: Renkei) -> None:
+    shop_jcb = await renkei.account(SHOP, JCB_GOLD)
+    await renkei.consent(await switch(renkei, shop_jcb["id"]), user="user_good")
+    assert (await renkei.get_account(shop_jcb["id"]))["sync_method"] == "api"
+    consulting = await renkei.office(CONSULTING)
+    await renkei.admin.post(f"/offices/{consulting['id']}/rollouts", json={"issuer": "jcb"})
+    # The family card of the same MyJCB ID, synced the old way in the other office.
+    created = await renkei.api.post(
+        f"/offices/{consulting['id']}/accounts",
+        json={
+            "sync_method": "legacy",
+            "issuer": "jcb",
+            "name": "JCB 家族カード",
+            "login_id": "user_good",
+            "password": "pass_good",
+            "card_ref": "jcb-gold-4002",
+        },
+    )
+    assert created.status_code == 201, created.text
+    family = created.json()
+    outcome = await renkei.consent(await switch(renkei, family["id"]), user="user_good")
+    assert outcome.status_code == 200
+    failures = [e for e in await renkei.events(family["id"]) if e["type"] == "authorization.failed"]
+    assert failures and failures[0]["payload"]["error_code"] == "myjcb_id_already_linked"
+    assert (await renkei.get_account(family["id"]))["sync_method"] == "legacy"
+
+
 async def test_r7_card_upgrade_detected_and_old_card_recovered_three_ways(renkei: Renkei) -> None:
     account = await renkei.account(CONSULTING, JCB_UPGRADED)
     events = await renkei.events(account["id"])

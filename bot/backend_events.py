@@ -40,4 +40,7 @@ async def receive_backend_event(
                 str(event.get("type")),
                 dict(event.get("data") or {}),
             )
+    slack = getattr(request.app.state, "slack_notifier", None)
+    if slack is not None:  # Slack is on: the event also becomes status messages there
+        await slack.on_backend_event(event, advanced)
     return JSONResponse({"advanced": len(advanced)})

@@ -372,3 +372,82 @@ def map_domain() -> None:
     ):
         mapper_registry.map_imperatively(cls, table)
     map_domain._done = True  # type: ignore[attr-defined]
+
+
+# Slack: requests already handled (Slack retries after 3 s), across every process.
+slack_requests_seen = Table(
+    "slack_requests_seen",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    _ts("seen_at"),
+    Index("ix_slack_requests_seen_at", "seen_at"),
+)
+
+# Slack users mapped to renkei members by their profile email (users.info).
+slack_users = Table(
+    "slack_users",
+    metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("user_id", String(32), primary_key=True),
+    Column("email", String(320), nullable=True),
+    Column("locale", String(8), nullable=False),
+    Column("dm_channel_id", String(32), nullable=True),
+    Column("conversation_id", String(32), nullable=True),
+    _ts("updated_at"),
+    Index("ix_slack_users_conversation", "conversation_id"),
+)
+
+# The office's Slack channel for sync status messages (set by an office admin).
+slack_office_channels = Table(
+    "slack_office_channels",
+    metadata,
+    Column("office_id", String(32), primary_key=True),
+    Column("team_id", String(32), nullable=False),
+    Column("channel_id", String(32), nullable=False),
+    Column("set_by", String(320), nullable=False),
+    _ts("updated_at"),
+)
+
+# Outgoing Slack messages: one row per (event, channel), sent and retried from here.
+slack_notifications = Table(
+    "slack_notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(120), nullable=False),
+    Column("team_id", String(32), nullable=True),
+    Column("channel_id", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("blocks", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    _ts("next_attempt_at"),
+    Column("last_error", String(200), nullable=True),
+    Column("message_ts", String(40), nullable=True),
+    _ts("created_at"),
+    _ts("sent_at", nullable=True),
+    UniqueConstraint("event_id", "channel_id", name="uq_slack_notifications_event_channel"),
+    Index("ix_slack_notifications_due", "status", "next_attempt_at"),
+)
+
+# bolt's OAuth flow: installations per workspace, and the state of each install attempt.
+slack_installations = Table(
+    "slack_installations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", String(32), nullable=False),
+    Column("enterprise_id", String(32), nullable=True),
+    Column("team_id", String(32), nullable=True),
+    Column("user_id", String(32), nullable=False),
+    Column("is_enterprise_install", Integer, nullable=False, server_default="0"),
+    Column("has_bot", Integer, nullable=False, server_default="0"),
+    Column("data", JSON, nullable=False),
+    _ts("installed_at"),
+    Index("ix_slack_installations_team", "client_id", "enterprise_id", "team_id", "installed_at"),
+)
+
+slack_oauth_states = Table(
+    "slack_oauth_states",
+    metadata,
+    Column("state", String(200), primary_key=True),
+    _ts("expire_at"),
+)

@@ -1,0 +1,73 @@
+"""Slack users as renkei members: users.info's profile email is the member's email.
+
+The mapping is cached in ``slack_users``; whether the member may do a thing is never
+cached: every action goes to the back end as that member, which checks the role.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import httpx
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack.errors import NoEmail, NotAMember
+from bot.slack.store import SlackMember, SlackStore
+from connectors.backend_client import BackendClient
+from statemachine.port import OfficeInfo
+
+# A changed Slack profile email is picked up after this long.
+REFRESH_AFTER = dt.timedelta(hours=1)
+
+
+def slack_locale(value: object) -> str:
+    return "en" if str(value or "").lower().startswith("en") else "ja"
+
+
+class Members:
+    def __init__(self, store: SlackStore, backend_http: httpx.AsyncClient) -> None:
+        self.store = store
+        self.backend_http = backend_http
+
+    async def cached_locale(self, team_id: str, user_id: str) -> str:
+        """The locale known without asking Slack (before an ack, every millisecond counts)."""
+        known = await self.store.member(team_id, user_id)
+        return known.locale if known is not None else "ja"
+
+    async def resolve(self, client: AsyncWebClient, team_id: str, user_id: str) -> SlackMember:
+        """The member behind a Slack user; NoEmail when Slack shows no email."""
+        known = await self.store.member(team_id, user_id)
+        if (
+            known is not None
+            and known.email
+            and self.store.clock() - known.updated_at < REFRESH_AFTER
+        ):
+            return known
+        answer = await client.users_info(user=user_id, include_locale=True)
+        user = answer.get("user") or {}
+        email = str((user.get("profile") or {}).get("email") or "").strip().lower() or None
+        member = await self.store.save_member(
+            team_id, user_id, email, slack_locale(user.get("locale"))
+        )
+        if member.email is None:
+            raise NoEmail()
+        return member
+
+    def backend(self, member: SlackMember) -> BackendClient:
+        assert member.email is not None
+        return BackendClient(self.backend_http, act_as=member.email)
+
+    async def offices(self, member: SlackMember) -> list[OfficeInfo]:
+        """The member's offices; NotAMember when there is none."""
+        offices = await self.backend(member).offices()
+        if not offices:
+            raise NotAMember(member.email or "")
+        return offices
+
+    async def dm_channel(self, client: AsyncWebClient, member: SlackMember) -> str:
+        if member.dm_channel_id:
+            return member.dm_channel_id
+        opened = await client.conversations_open(users=member.user_id)
+        channel = str((opened.get("channel") or {})["id"])
+        await self.store.set_dm(member.team_id, member.user_id, channel)
+        return channel

@@ -1,0 +1,264 @@
+"""A fake Slack Web API on a real loopback port, for tests without Slack.
+
+It answers the methods renkei calls as Slack does, records every request (method,
+arguments, token) and plays scripted errors: ``ratelimited`` with ``Retry-After``,
+``expired_trigger_id``, a 500. The app under test reaches it through
+``SLACK_API_URL``, as it would reach slack.com.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tests.support.servers import serve_asgi
+
+TEAM_ID = "T0RENKEI"
+BOT_USER_ID = "U0BOT"
+BOT_ID = "B0BOT"
+
+
+@dataclass
+class Call:
+    """One request to the fake: the method, its arguments, and what the fake answered."""
+
+    method: str
+    args: dict[str, Any]
+    token: str | None
+    ok: bool = True
+    error: str | None = None
+
+    @property
+    def text(self) -> str:
+        return str(self.args.get("text") or "")
+
+    @property
+    def blocks(self) -> list[dict[str, Any]]:
+        blocks = self.args.get("blocks") or []
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        return list(blocks)
+
+    def buttons(self) -> list[dict[str, Any]]:
+        return [
+            element
+            for block in self.blocks
+            if block.get("type") == "actions"
+            for element in block.get("elements", [])
+        ]
+
+    def all_text(self) -> str:
+        """Every word of the message: the text and the sections' text."""
+        parts = [self.text]
+        for block in self.blocks:
+            section = block.get("text")
+            if isinstance(section, dict):
+                parts.append(str(section.get("text") or ""))
+            for element in block.get("elements") or []:
+                if element.get("type") == "mrkdwn":
+                    parts.append(str(element.get("text") or ""))
+                elif element.get("type") == "button":
+                    parts.append(str(element["text"]["text"]))
+        view = self.args.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if isinstance(view, dict):
+            for block in view.get("blocks") or []:
+                section = block.get("text")
+                if isinstance(section, dict):
+                    parts.append(str(section.get("text") or ""))
+        return "\n".join(parts)
+
+
+@dataclass
+class Failure:
+    method: str
+    error: str
+    status: int
+    retry_after: int | None
+    times: int
+    when: Callable[[dict[str, Any]], bool]
+
+
+@dataclass
+class User:
+    id: str
+    email: str | None
+    locale: str = "ja-JP"
+
+
+@dataclass
+class FakeSlack:
+    """State of the fake; ``url`` is set while it serves."""
+
+    url: str = ""
+    calls: list[Call] = field(default_factory=list)
+    users: dict[str, User] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+    _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def add_user(self, user_id: str, email: str | None, locale: str = "ja-JP") -> None:
+        self.users[user_id] = User(user_id, email, locale)
+
+    def fail(
+        self,
+        method: str,
+        error: str,
+        *,
+        status: int = 200,
+        retry_after: int | None = None,
+        times: int = 1,
+        when: Callable[[dict[str, Any]], bool] = lambda _args: True,
+    ) -> None:
+        """The next ``times`` calls of ``method`` (matching ``when``) fail with ``error``."""
+        with self._lock:
+            self.failures.append(Failure(method, error, status, retry_after, times, when))
+
+    # ------------------------------------------------------------------ reading
+    def of(self, method: str, *, ok: bool | None = True) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method and (ok is None or c.ok == ok)]
+
+    def posts(self, channel: str) -> list[Call]:
+        return [c for c in self.of("chat.postMessage") if c.args.get("channel") == channel]
+
+    async def wait_for(
+        self,
+        method: str,
+        check: Callable[[Call], bool] = lambda _call: True,
+        *,
+        after: int = 0,
+        seconds: float = 20.0,
+    ) -> Call:
+        """The first successful call of ``method`` from index ``after`` on passing ``check``."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with self._lock:
+                found = [c for c in self.calls[after:] if c.method == method and c.ok and check(c)]
+            if found:
+                return found[0]
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no {method} call matched; calls: {[c.method for c in self.calls]}")
+
+    def mark(self) -> int:
+        """Where the recording stands now (for ``wait_for(after=...)``)."""
+        with self._lock:
+            return len(self.calls)
+
+    # ------------------------------------------------------------------ answering
+    def _scripted(self, method: str, args: dict[str, Any]) -> Failure | None:
+        with self._lock:
+            for failure in self.failures:
+                if failure.method == method and failure.times > 0 and failure.when(args):
+                    failure.times -= 1
+                    return failure
+        return None
+
+    def answer(self, method: str, args: dict[str, Any], token: str | None) -> JSONResponse:
+        failure = self._scripted(method, args)
+        call = Call(method, args, token)
+        with self._lock:
+            self.calls.append(call)
+        if failure is not None:
+            call.ok, call.error = False, failure.error
+            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
+            return JSONResponse(
+                {"ok": False, "error": failure.error}, status_code=failure.status, headers=headers
+            )
+        if token is None and method not in ("oauth.v2.access",):
+            call.ok, call.error = False, "not_authed"
+            return JSONResponse({"ok": False, "error": "not_authed"})
+        return JSONResponse({"ok": True, **self._body(method, args)})
+
+    def _body(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {
+                "url": "https://renkei-test.slack.com/",
+                "team": "renkei test",
+                "user": "renkei",
+                "team_id": TEAM_ID,
+                "user_id": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "is_enterprise_install": False,
+            }
+        if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+            ts = args.get("ts") or f"{int(time.time())}.{next(self._ts):06d}"
+            return {"channel": args.get("channel"), "ts": ts, "message": {"text": args.get("text")}}
+        if method in ("views.open", "views.update", "views.publish"):
+            view = args.get("view")
+            view = json.loads(view) if isinstance(view, str) else dict(view or {})
+            number = next(self._ts)
+            view_id = args.get("view_id") or f"V{number:08d}"
+            return {"view": {**view, "id": view_id, "hash": f"hash-{number}"}}
+        if method == "users.info":
+            user = self.users.get(str(args.get("user")))
+            if user is None:
+                return {"user": {"id": args.get("user"), "profile": {}, "locale": "ja-JP"}}
+            profile = {"email": user.email} if user.email else {}
+            return {"user": {"id": user.id, "profile": profile, "locale": user.locale}}
+        if method == "conversations.open":
+            return {"channel": {"id": f"D{args.get('users')}"}}
+        if method == "oauth.v2.access":
+            return {
+                "app_id": "A0RENKEI",
+                "authed_user": {"id": "U0INSTALLER"},
+                "scope": "commands,chat:write",
+                "token_type": "bot",
+                "access_token": "xoxb-installed",
+                "bot_user_id": BOT_USER_ID,
+                "team": {"id": "T0OTHER", "name": "other"},
+                "enterprise": None,
+                "is_enterprise_install": False,
+            }
+        return {}
+
+
+async def _arguments(request: Request) -> dict[str, Any]:
+    args: dict[str, Any] = dict(request.query_params)
+    body = await request.body()
+    if not body:
+        return args
+    kind = request.headers.get("content-type", "")
+    if "json" in kind:
+        args.update(json.loads(body))
+    else:
+        args.update(dict(parse_qsl(body.decode())))
+    return args
+
+
+def create_app(fake: FakeSlack) -> Starlette:
+    async def api(request: Request) -> JSONResponse:
+        method = request.path_params["method"]
+        auth = request.headers.get("authorization", "")
+        args = await _arguments(request)
+        token = auth.removeprefix("Bearer ").strip() or args.get("token") or None
+        return fake.answer(method, args, token)
+
+    return Starlette(routes=[Route("/api/{method}", api, methods=["GET", "POST"])])
+
+
+@contextmanager
+def fake_slack() -> Iterator[FakeSlack]:
+    """A fake Slack Web API serving on an ephemeral loopback port until the block ends."""
+    fake = FakeSlack()
+    with serve_asgi(create_app(fake)) as url:
+        fake.url = url
+        yield fake

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.catalog import render
+from bot.catalog import MissingMessage, render
 from statemachine.engine import FlowEngine, Input
 from statemachine.replies import Choice, Reply
 from statemachine.store import ConversationRecord
@@ -20,9 +20,19 @@ def choice_label(choice: Choice, locale: str) -> str:
     return render(choice.label, locale, choice.params)
 
 
+def reply_text(reply: Reply, locale: str) -> str:
+    try:
+        return render(reply.key, locale, reply.params)
+    except MissingMessage:
+        if not reply.key.startswith("refusal."):
+            raise  # a key of ours missing from the catalogs is a bug
+        # The back end may refuse with a code no catalog names yet: say it plainly.
+        return render("refusal.other", locale, {"code": reply.key.removeprefix("refusal.")})
+
+
 def rendered_reply(reply: Reply, locale: str) -> dict[str, Any]:
     return {
-        "text": render(reply.key, locale, reply.params),
+        "text": reply_text(reply, locale),
         "choices": [{"value": c.value, "label": choice_label(c, locale)} for c in reply.choices],
         "link": (
             {"url": reply.link.url, "label": render(reply.link.label, locale)}

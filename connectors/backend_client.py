@@ -21,6 +21,7 @@ from backend.api.schemas import (
     EventOut,
     ExportLinkOut,
     IssuerInfoOut,
+    LinkCheckOut,
     OfficeDetailOut,
     OfficeOut,
     RegisteredCardsOut,
@@ -253,6 +254,10 @@ class BackendClient:
 
     async def delete_account(self, account_id: str) -> None:
         await self._call("DELETE", f"/accounts/{account_id}")
+
+    async def check_link(self, account_id: str) -> str:
+        answer = await self._post(f"/accounts/{account_id}/link/check", LinkCheckOut)
+        return answer.status
 
     async def archive_account(self, account_id: str) -> AccountInfo:
         return account_info(await self._post(f"/accounts/{account_id}/archive", AccountOut))

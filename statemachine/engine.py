@@ -19,7 +19,7 @@ from transitions.extensions.asyncio import AsyncMachine
 
 from statemachine import intents
 from statemachine.flow import NAVIGATION, FlowDefinition, State, Turn
-from statemachine.port import BackendPort, BackendUnavailable
+from statemachine.port import BackendPort, BackendRefusal, BackendUnavailable
 from statemachine.replies import Choice, Reply
 from statemachine.store import ConversationRecord, ConversationStore, Handoff, StepField
 
@@ -121,18 +121,29 @@ class FlowEngine:
             raise ConversationNotFound(conversation_id)
         return record
 
+    async def _claim(self, record: ConversationRecord) -> int:
+        """Take the turn before any back-end call: of two inputs at once, the second is
+        refused here, before it could do anything twice. Answers the claimed version."""
+        if not await self.store.claim(record.id, record.version):
+            raise ConversationConflict(record.id)
+        record.version += 1
+        return record.version
+
     async def handle(self, conversation_id: str, given: Input) -> ConversationRecord:
         record = await self.get(conversation_id)
-        expected = record.version
+        expected = await self._claim(record)
         steps: list[tuple[str, str, StepField]] = []
+        handoffs: list[Handoff] = []
         self._log_input(record, given)
-        replies = await self._turn(record, given, steps)
+        replies = await self._turn(record, given, steps, handoffs)
         record.replies = [r.to_json() for r in replies]
         self._log_replies(record, replies)
         record.version = expected + 1
         record.updated_at = self.clock()
         if not await self.store.save(record, expected, steps):
             raise ConversationConflict(conversation_id)
+        for handoff in handoffs:
+            await self.store.add_handoff(handoff)  # only once the turn is saved
         return record
 
     async def notify(self, key: str, event_type: str, payload: Mapping[str, Any]) -> list[str]:
@@ -140,21 +151,23 @@ class FlowEngine:
         or ``office:<id>``)."""
         advanced = []
         for conversation_id in await self.store.waiting_for(key):
-            for _ in range(3):  # a concurrent turn may save first: try on the fresh copy
+            for _ in range(3):  # a concurrent turn may claim first: try on the fresh copy
                 record = await self.store.load(conversation_id)
                 if record is None or record.flow is None:
                     break
                 trigger = self.flows[record.flow].event_triggers.get(event_type)
                 if trigger is None:
                     break
-                expected = record.version
+                try:
+                    expected = await self._claim(record)
+                except ConversationConflict:
+                    continue  # nothing was done yet: read it again
                 steps: list[tuple[str, str, StepField]] = []
                 kwargs = {"value": str(payload.get("error_code") or ""), "payload": dict(payload)}
                 try:
                     replies = await self._fire(record, trigger, kwargs, steps)
                 except BackendUnavailable:
                     break  # the person's next input will find out; nothing is lost
-
                 if replies is None:
                     break
                 record.replies = [r.to_json() for r in replies]
@@ -168,14 +181,18 @@ class FlowEngine:
 
     # ------------------------------------------------------------------ one turn
     async def _turn(
-        self, record: ConversationRecord, given: Input, steps: list[tuple[str, str, StepField]]
+        self,
+        record: ConversationRecord,
+        given: Input,
+        steps: list[tuple[str, str, StepField]],
+        handoffs: list[Handoff],
     ) -> list[Reply]:
         if given.choice == "retry" and "_retry" in record.slots:
             retry = record.slots.pop("_retry")
             given = Input(choice=retry.get("choice"), text=retry.get("text"))
         command = self._command(record, given)
         if command is not None:
-            return await self._navigate(record, command, steps)
+            return await self._navigate(record, command, steps, handoffs)
         if record.flow is None:
             return await self._menu_input(record, given, steps)
         return await self._flow_input(record, given, steps)
@@ -197,10 +214,18 @@ class FlowEngine:
                 # Typed text is the answer here (an ID, a name): only a bare command word
                 # ("戻る", "cancel") still navigates.
                 return intents.exact_global_intent(given.text)
-        return intents.global_intent(given.text)
+        command = intents.global_intent(given.text)
+        at_menu = record.flow is None and command not in (None, "handoff", "cancel")
+        if at_menu and intents.flow_intent(given.text) is not None:
+            return None  # at the menu a question naming a procedure starts it
+        return command
 
     async def _navigate(
-        self, record: ConversationRecord, command: str, steps: list[tuple[str, str, StepField]]
+        self,
+        record: ConversationRecord,
+        command: str,
+        steps: list[tuple[str, str, StepField]],
+        handoffs: list[Handoff],
     ) -> list[Reply]:
         if command.startswith("lang:"):
             record.locale = command.split(":", 1)[1] if command[5:] in LOCALES else record.locale
@@ -209,7 +234,9 @@ class FlowEngine:
         if command == "help":
             return [Reply(self._help_key(record)), *self._current_prompt_or_menu(record)]
         if command == "handoff":
-            await self._handoff(record)
+            handoffs.append(await self._handoff(record))
+            if record.flow is not None:
+                steps.append((record.flow, record.state, "abandoned"))
             return [Reply("common.handoff_done"), *self._current_prompt_or_menu(record)]
         if record.flow is None:
             return self._menu_replies(record)
@@ -279,7 +306,8 @@ class FlowEngine:
         record.state = CHOOSE_OFFICE
         record.slots = {"_pending_flow": flow_id}
         choices = tuple(Choice(value=f"office:{o.id}", text=o.name) for o in offices)
-        return [Reply("menu.choose_office", choices=(*choices, Choice("cancel", "nav.cancel")))]
+        nav = tuple(Choice(v, f"nav.{v}") for v in ("help", "cancel", "handoff"))
+        return [Reply("menu.choose_office", choices=(*choices, *nav))]
 
     async def _start_flow(
         self,
@@ -297,6 +325,8 @@ class FlowEngine:
                 await flow.start(turn)
             except BackendUnavailable:
                 return self._unavailable(record, Input(choice=flow_id))
+            except BackendRefusal as refusal:
+                return [_refusal_reply(refusal), *self._menu_replies(record)]
         record.flow, record.state, record.slots = flow_id, turn.state, turn.slots
         record.office_id = office_id
         record.history = []
@@ -320,6 +350,9 @@ class FlowEngine:
             if state.secret:
                 given = Input()  # a password is never kept, not even for a retry
             return self._unavailable(record, given)
+        except BackendRefusal as refusal:
+            # A refusal the flow did not branch on: said plainly, the step stays.
+            return [_refusal_reply(refusal), *self._prompt(record)]
         if replies is None:
             return [Reply("common.choice_unavailable"), *self._prompt(record)]
         return replies
@@ -375,7 +408,9 @@ class FlowEngine:
         record.slots = turn.slots
         if not moved or turn.state == before_state:
             if turn.refusal is not None and not turn.replies:
-                turn.say(f"refusal.{turn.refusal.code}", **_refusal_params(turn))
+                turn.replies.append(_refusal_reply(turn.refusal))
+            elif not moved and not turn.replies:
+                turn.say("common.nothing_new")  # e.g. "I have finished" before the issuer answered
             return [*turn.replies, *self._prompt(record)]
         record.history.append(snapshot)
         record.state = turn.state
@@ -443,11 +478,14 @@ class FlowEngine:
     def _unavailable(self, record: ConversationRecord, given: Input) -> list[Reply]:
         if given.choice is not None or given.text is not None:
             record.slots["_retry"] = {"choice": given.choice, "text": given.text}
-        retry = (Choice("retry", "nav.retry"),)
-        return [Reply("common.backend_unavailable", choices=retry)]
+        choices = (
+            Choice("retry", "nav.retry"),
+            *(Choice(v, f"nav.{v}") for v in ("help", "cancel", "handoff")),
+        )
+        return [Reply("common.backend_unavailable", choices=choices)]
 
     # ------------------------------------------------------------------ handoff, transcript
-    async def _handoff(self, record: ConversationRecord) -> None:
+    async def _handoff(self, record: ConversationRecord) -> Handoff:
         account_state: dict[str, Any] | None = None
         account_id = record.slots.get("account_id")
         if account_id:
@@ -465,16 +503,14 @@ class FlowEngine:
                 }
             except Exception:
                 account_state = {"id": account_id, "unavailable": True}
-        await self.store.add_handoff(
-            Handoff(
-                id=uuid.uuid4().hex,
-                conversation_id=record.id,
-                user=record.user,
-                office_id=record.office_id,
-                transcript=list(record.transcript),
-                account_state=account_state,
-                created_at=self.clock(),
-            )
+        return Handoff(
+            id=uuid.uuid4().hex,
+            conversation_id=record.id,
+            user=record.user,
+            office_id=record.office_id,
+            transcript=list(record.transcript),
+            account_state=account_state,
+            created_at=self.clock(),
         )
 
     def _log_input(self, record: ConversationRecord, given: Input) -> None:
@@ -520,7 +556,8 @@ def _copy(slots: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _refusal_params(turn: Turn) -> dict[str, Any]:
-    assert turn.refusal is not None
-    details = turn.refusal.details
-    return {k: v for k, v in details.items() if isinstance(v, str | int)}
+def _refusal_reply(refusal: BackendRefusal) -> Reply:
+    """The back end's refusal in words (the catalog falls back for a code it lacks)."""
+    params = {k: v for k, v in refusal.details.items() if isinstance(v, str | int)}
+    params.setdefault("code", refusal.code)
+    return Reply(f"refusal.{refusal.code}", params)

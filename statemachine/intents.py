@@ -6,6 +6,7 @@ and upper and lower case, are the same. More specific intents are tried first.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # Said anywhere: the engine handles them whatever the step.
@@ -28,7 +29,7 @@ GLOBAL_INTENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("restart", ("start over", "restart", "最初から", "やり直")),
     ("cancel", ("cancel", "quit", "stop this", "キャンセル", "やめる", "やめます", "中止")),
     ("back", ("go back", "back", "戻る", "もどる", "前へ", "前に戻")),
-    ("help", ("help", "how do", "ヘルプ", "使い方", "わからない", "分からない", "?", "？")),
+    ("help", ("help", "ヘルプ", "使い方", "わからない", "分からない")),
     ("menu", ("menu", "メニュー", "main menu")),
     ("lang:en", ("english", "英語")),
     ("lang:ja", ("japanese", "日本語", "nihongo")),
@@ -140,19 +141,24 @@ def _match(text: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -> str | N
     folded = fold(text)
     if not folded:
         return None
-    words = set(folded.replace("?", " ? ").split())
     for intent, keywords in table:
         for keyword in keywords:
             key = fold(keyword)
-            # Short ASCII keywords must be whole words ("ok" is not in "book").
-            if (key.isascii() and len(key) <= 4 and key in words) or (
-                not (key.isascii() and len(key) <= 4) and key in folded
-            ):
+            # English keywords are whole words ("ok" is not in "book", "person" not in
+            # "personal"); Japanese has no spaces, so a keyword may stand anywhere.
+            if key.isascii():
+                # an inflected form counts too: "downgraded", "switching"
+                pattern = rf"(?<![a-z0-9]){re.escape(key)}(?:s|es|d|ed|ing)?(?![a-z0-9])"
+                if re.search(pattern, folded):
+                    return intent
+            elif key in folded:
                 return intent
     return None
 
 
 def global_intent(text: str) -> str | None:
+    if fold(text) in ("?", "？"):
+        return "help"
     return _match(text, GLOBAL_INTENTS)
 
 

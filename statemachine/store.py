@@ -55,6 +55,10 @@ class ConversationStore(Protocol):
 
     async def load(self, conversation_id: str) -> ConversationRecord | None: ...
 
+    async def claim(self, conversation_id: str, expected_version: int) -> bool:
+        """Move the version on if nobody did since ``expected_version`` (the turn is ours)."""
+        ...
+
     async def save(
         self,
         record: ConversationRecord,

@@ -235,6 +235,12 @@ class AuthorizationOptions(_In):
     )
 
 
+class LinkCheckOut(_Out):
+    status: Literal["active", "stopped", "none"] = Field(
+        description="At the issuer now: still registered, stopped (R16), or no link at all."
+    )
+
+
 class ExportLinkOut(_Out):
     url: str = Field(description="A path; valid for ten minutes, for the member who asked.")
 

@@ -70,6 +70,16 @@ class SqlConversationStore:
             updated_at=row.updated_at,
         )
 
+    async def claim(self, conversation_id: str, expected_version: int) -> bool:
+        async with self._sessions() as session:
+            result = await session.execute(
+                update(C)
+                .where(C.c.id == conversation_id, C.c.version == expected_version)
+                .values(version=expected_version + 1)
+            )
+            await session.commit()
+            return bool(getattr(result, "rowcount", 0) == 1)
+
     async def save(
         self,
         record: ConversationRecord,

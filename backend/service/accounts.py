@@ -319,6 +319,41 @@ async def delete_account(ctx: ServiceContext, principal: Principal, account_id: 
         return account
 
 
+async def check_link(ctx: ServiceContext, principal: Principal, account_id: str) -> str:
+    """R16: ask the issuer whether the account's link is still registered there.
+
+    A link found stopped is recorded as revoked (as the issuer's webhook would), so the
+    account can then be deleted, or the card linked elsewhere. Answers "active",
+    "stopped", or "none" when the account has no link.
+    """
+    async with ctx.uow() as uow:
+        await access.account_for(uow.repo, principal, account_id, Role.MEMBER)
+        link = await _unrevoked_link(uow.repo, account_id)
+    if link is None:
+        return "none"
+    if not await _stopped_at_issuer(ctx, link):
+        return "active"
+    async with ctx.uow() as uow:
+        account = await access.account_for(
+            uow.repo, principal, account_id, Role.MEMBER, for_update=True
+        )
+        stored = await _unrevoked_link(uow.repo, account_id)
+        if stored is not None and stored.id == link.id:
+            stored.status = LinkStatus.REVOKED
+            stored.revoked_at = ctx.clock()
+            account.status = AccountStatus.NEEDS_REAUTH
+            await events.record(
+                ctx,
+                uow.repo,
+                events.EventType.LINK_REVOKED,
+                office_id=account.office_id,
+                account_id=account.id,
+                source="check",
+            )
+        await uow.commit()
+    return "stopped"
+
+
 async def _unrevoked_link(repo: Repository, account_id: str) -> ApiLink | None:
     """The account's newest link unless it is known to be revoked (active or expired)."""
     link = await repo.latest_link_of_account(account_id)

@@ -87,23 +87,22 @@ async def link_revoked(event: EventData) -> bool:
 
 
 async def stopped_by_person(event: EventData) -> bool:
-    """The person says they stopped it. The back end verifies it with Amex as it deletes:
-    refused with revoke_at_issuer_first while the link still holds the card (R10)."""
+    """The person says they stopped it: the back end asks Amex now (R16). Only a link
+    Amex no longer holds lets the flow go on; nothing is deleted before they confirm."""
     turn = turn_of(event)
     account_id = str(turn.slots["account_id"])
-    account = await turn.attempt(turn.backend.account(account_id))
-    if account is None:
+    status = await turn.attempt(turn.backend.check_link(account_id))
+    if status is None:
         return False
+    if status == "active":
+        turn.slots["still_active"] = True  # R10: still registered at Amex
+        turn.say("refusal.revoke_at_issuer_first")
+        return False
+    account = await turn.backend.account(account_id)
     turn.slots["account"] = account_slot(account)
-    if account.link_status in LINK_GONE:
-        turn.slots.pop("export_url", None)
-        return True  # the webhook got there first: the person can still export first
-    await turn.attempt(turn.backend.delete_account(account_id))
-    if turn.refusal is not None:
-        turn.slots["still_active"] = turn.refusal.code == "revoke_at_issuer_first"
-        return False
-    turn.slots["deleted"] = True  # stopped at Amex, its webhook not here yet: done already
-    return False
+    turn.slots.pop("still_active", None)
+    turn.slots.pop("export_url", None)
+    return True
 
 
 async def export(event: EventData) -> bool:
@@ -239,12 +238,6 @@ FLOW = FlowDefinition(
             "source": "stop_at_amex",
             "dest": "ready",
             "conditions": [stopped_by_person],
-        },
-        {
-            "trigger": "stopped",
-            "source": "stop_at_amex",
-            "dest": "deleted",
-            "conditions": [slot_is("deleted", True)],
         },
         {
             "trigger": "export",

@@ -11,6 +11,7 @@ R15, R12...) is explained and can be tried again on the same account.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from transitions import EventData
@@ -32,7 +33,7 @@ from statemachine.flows.common import (
     store_authorization,
     store_sync_result,
 )
-from statemachine.port import CardInfo
+from statemachine.port import AccountInfo, BackendUnavailable, CardInfo
 
 ID = "register"
 ISSUERS = ("amex", "jcb")
@@ -133,11 +134,17 @@ async def register_account(event: EventData) -> bool:
     name = value_of(event).strip()  # empty: the back end names it "<issuer> API"
     card_id = turn.slots.get("card_id") or None
     issuer = str(turn.slots.get("issuer") or "")
-    started = await turn.attempt(
-        turn.backend.register_api_account(
-            turn.office_id, issuer, name, card_id=card_id, return_url=turn.return_url
+    draft = await _draft_account(turn, issuer, card_id)
+    if draft is not None:
+        # A registration begun before (gone back, retried, or cancelled) and never
+        # consented: authorize that account again instead of leaving a second one.
+        started = await turn.attempt(turn.backend.reauthorize(draft.id, return_url=turn.return_url))
+    else:
+        started = await turn.attempt(
+            turn.backend.register_api_account(
+                turn.office_id, issuer, name, card_id=card_id, return_url=turn.return_url
+            )
         )
-    )
     if started is None:
         details = turn.refusal.details if turn.refusal else {}
         if details.get("account_id"):
@@ -147,10 +154,28 @@ async def register_account(event: EventData) -> bool:
             turn.slots["unreleased"] = [issuer]  # R3: withdrawn since the issuer was offered
         return False
     turn.slots["account_id"] = started.account_id
-    account = await turn.backend.account(started.account_id)
-    turn.slots["account_name"] = account.name
     store_authorization(turn, started.authorization_url)
+    turn.slots["account_name"] = draft.name if draft is not None else name
+    if not turn.slots["account_name"]:
+        # The back end chose the name; not knowing it is no reason to lose the account.
+        with contextlib.suppress(BackendUnavailable):
+            turn.slots["account_name"] = (await turn.backend.account(started.account_id)).name
     return True
+
+
+async def _draft_account(turn: Turn, issuer: str, card_id: str | None) -> AccountInfo | None:
+    """This office's API account of the issuer (and card) that never got its consent."""
+    assert turn.office_id is not None
+    for account in await turn.backend.accounts(turn.office_id):
+        never_linked = (
+            account.sync_method == "api"
+            and account.status == "needs_reauth"
+            and account.link_status is None
+        )
+        same_card = (account.card.id if account.card else None) == card_id
+        if never_linked and account.issuer == issuer and same_card:
+            return account
+    return None
 
 
 async def again(event: EventData) -> bool:

@@ -18,6 +18,7 @@ from statemachine.flow import (
 from statemachine.flows.common import (
     account_label,
     account_slot,
+    authorization_failed,
     consent_link,
     link_is_active,
     store_authorization,
@@ -137,6 +138,14 @@ def prompt_reauth(turn: Turn) -> None:
     turn.say(f"{ID}.reauth_consent", choice("check", "common_flow.check"), link=consent_link(turn))
 
 
+def prompt_reauth_failed(turn: Turn) -> None:
+    code = str(turn.slots.get("error_code") or "unknown")
+    turn.say(f"refusal.{code}", code=code)
+    if turn.slots.get("stop_at_member_site"):
+        turn.say("common_flow.stop_leftover")
+    turn.say(f"{ID}.reauth_again", choice("again", "common_flow.try_again"))
+
+
 def prompt_reauthorized(turn: Turn) -> None:
     turn.say(f"{ID}.reauthorized")
 
@@ -158,6 +167,7 @@ FLOW = FlowDefinition(
         State("show_status", prompt_show),
         State("resynced", prompt_resynced),
         State("reauth_consent", prompt_reauth, waits_for="account_id"),
+        State("reauth_failed", prompt_reauth_failed),
         State("reauthorized", prompt_reauthorized, final=True),
         State("finished", prompt_finished, final=True),
         State("no_accounts", prompt_no_accounts, final=True),
@@ -188,8 +198,26 @@ FLOW = FlowDefinition(
             "dest": "reauthorized",
             "conditions": [link_is_active],
         },
+        {
+            "trigger": "authorization_failed",
+            "source": "reauth_consent",
+            "dest": "reauth_failed",
+            "conditions": [authorization_failed],
+        },
+        {
+            "trigger": "check",
+            "source": "reauth_consent",
+            "dest": "reauth_failed",
+            "conditions": [authorization_failed],
+        },
+        {
+            "trigger": "again",
+            "source": "reauth_failed",
+            "dest": "reauth_consent",
+            "conditions": [start_reauth],
+        },
         {"trigger": "other", "source": ["show_status", "resynced"], "dest": "choose_account"},
         {"trigger": "done", "source": ["show_status", "resynced"], "dest": "finished"},
     ],
-    event_triggers={"link.created": "authorized"},
+    event_triggers={"link.created": "authorized", "authorization.failed": "authorization_failed"},
 )

@@ -18,6 +18,7 @@ from statemachine.flow import (
     choice,
     data_choice,
     refused,
+    slot_is,
     turn_of,
     value_of,
 )
@@ -59,6 +60,13 @@ async def start_switch(event: EventData) -> bool:
         return False
     turn.slots["account_id"] = account_id
     turn.slots["account"] = chosen
+    if chosen["issuer"] == "amex" and chosen.get("card_id") and turn.office_id:
+        # R14: a card synced in several offices is switched in the one that keeps it.
+        uses = await turn.backend.card_uses(turn.office_id, str(chosen["card_id"]))
+        if len(uses) >= 2:
+            turn.slots["card_id"] = chosen["card_id"]
+            turn.slots["several_offices"] = True
+            return False
     start = await turn.attempt(turn.backend.switch_to_api(account_id, return_url=turn.return_url))
     if start is None:
         turn.slots["issuer"] = chosen["issuer"]
@@ -144,6 +152,10 @@ def prompt_linked_elsewhere(turn: Turn) -> None:
     turn.say(f"{ID}.to_multi_office")
 
 
+def prompt_several_offices(turn: Turn) -> None:
+    turn.say(f"{ID}.several_offices")  # R14
+
+
 def prompt_not_eligible(turn: Turn) -> None:
     turn.say("refusal.card_not_eligible")
 
@@ -190,6 +202,7 @@ FLOW = FlowDefinition(
         State("waiting_release", prompt_waiting_release, waits_for="release_key"),
         State("released", prompt_released),
         State("linked_elsewhere", prompt_linked_elsewhere, handover="multi_office"),
+        State("several_offices", prompt_several_offices, handover="multi_office"),
         State("not_eligible", prompt_not_eligible, final=True),
         State("nothing_to_switch", prompt_nothing, final=True),
         State("done", prompt_done, final=True),
@@ -200,6 +213,12 @@ FLOW = FlowDefinition(
             "source": ["choose_account", "released"],
             "dest": "consent",
             "conditions": [start_switch],
+        },
+        {
+            "trigger": "pick",
+            "source": ["choose_account", "released"],
+            "dest": "several_offices",
+            "conditions": [slot_is("several_offices", True)],
         },
         {
             "trigger": "pick",

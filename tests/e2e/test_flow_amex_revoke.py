@@ -117,6 +117,10 @@ async def test_i_have_stopped_it_is_verified_without_waiting_for_the_webhook(
     await renkei.stop_link_on_member_site(BIZ_MASKED)
     assert (await chat.refresh())["state"] == "stop_at_amex"  # no webhook came
     await chat.choose_label("I have stopped it")
+    # Verified with Amex now (R16); nothing is deleted until the person confirms.
+    assert chat.where() == (FLOW, "ready")
+    assert (await renkei.get_account(account["id"]))["link"]["status"] == "revoked"
+    await chat.choose("delete")
     assert chat.where() == (None, "menu")
     assert "R16" in chat.text()
     assert (await renkei.get_account(account["id"]))["status"] == "deleted"

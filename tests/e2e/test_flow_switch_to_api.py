@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tests.e2e.chat import Chat
 from tests.e2e.conftest import Renkei, running_renkei
-from tests.e2e.test_backend_rules import BIZ, CONSULTING, GOLD, JCB_GOLD, SHOP
+from tests.e2e.test_backend_rules import BIZ, CONSULTING, GOLD, JCB_GOLD, JCB_UPGRADED, SHOP
 
 FLOWS = {
     "register",
@@ -54,12 +54,20 @@ async def test_english_and_free_text(renkei: Renkei) -> None:
     await chat.choose_label(SHOP)
     await chat.say("日本語で")
     assert "日本語でご案内します" in chat.text()
-    await chat.say("ビジネス・ゴールド")  # names a button on screen
+    await chat.say("ビジネス・プラチナ")  # names a button on screen
     assert chat.where() == ("switch_to_api", "consent")
 
 
+async def test_a_card_in_two_offices_goes_to_multi_office_r14(renkei: Renkei) -> None:
+    account = await renkei.account(SHOP, GOLD)
+    chat = await open_flow(renkei, SHOP)
+    await chat.choose(f"pick:{account['id']}")
+    assert chat.where()[0] == "multi_office"
+    assert "R14" in chat.text()
+
+
 async def test_not_released_offers_to_tell_and_tells_when_released(renkei: Renkei) -> None:
-    account = await renkei.account(CONSULTING, GOLD)
+    account = await renkei.account(CONSULTING, JCB_UPGRADED)
     chat = await open_flow(renkei, CONSULTING)
     await chat.choose(f"pick:{account['id']}")
     assert chat.where() == ("switch_to_api", "not_released")
@@ -68,7 +76,7 @@ async def test_not_released_offers_to_tell_and_tells_when_released(renkei: Renke
     assert chat.where() == ("switch_to_api", "waiting_release")
     consulting = await renkei.office(CONSULTING)
     released = await renkei.admin.post(
-        f"/offices/{consulting['id']}/rollouts", json={"issuer": "amex"}
+        f"/offices/{consulting['id']}/rollouts", json={"issuer": "jcb"}
     )
     assert released.status_code == 201
     await chat.wait_until(lambda c: c["state"] == "released")

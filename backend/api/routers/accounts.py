@@ -18,6 +18,7 @@ from backend.api.schemas import (
     CardUseOut,
     CardUsesOut,
     LegacyAccountCreate,
+    LinkCheckOut,
     RegisteredCardsOut,
     SyncResultOut,
 )
@@ -174,6 +175,20 @@ async def reauthorize(
 ) -> AuthorizationStartOut:
     return_url = body.return_url if body else None
     return _start_out(await linking.reauthorize(services, caller, account_id, return_url))
+
+
+@router.post(
+    "/accounts/{account_id}/link/check",
+    response_model=LinkCheckOut,
+    summary="Ask the issuer whether the link is stopped (R16)",
+    description=(
+        "Asks the issuer now whether the account's API link is still registered. A link "
+        "stopped on the member site (登録情報の変更 → 外部サービスとの連携 → renkei → 停止する) "
+        "is recorded as revoked, as the issuer's webhook would."
+    ),
+)
+async def check_link(account_id: str, services: Services, caller: Caller) -> LinkCheckOut:
+    return LinkCheckOut(status=await accounts.check_link(services, caller, account_id))
 
 
 @router.post(

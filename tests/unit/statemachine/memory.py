@@ -29,6 +29,13 @@ class MemoryStore:
         row = self.rows.get(conversation_id)
         return copy.deepcopy(row) if row else None
 
+    async def claim(self, conversation_id: str, expected_version: int) -> bool:
+        await asyncio.sleep(0)
+        if self.rows[conversation_id].version != expected_version:
+            return False
+        self.rows[conversation_id].version += 1
+        return True
+
     async def save(
         self,
         record: ConversationRecord,

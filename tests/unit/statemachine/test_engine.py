@@ -117,6 +117,8 @@ async def test_two_simultaneous_inputs_one_wins_the_other_is_refused(
     assert sum(isinstance(r, ConversationConflict) for r in results) == 1
     saved = store.rows[conversation]
     assert saved.state == "password" and len(saved.history) == 1  # applied once, not twice
+    # the second input was refused before it reached the back end at all
+    assert [call for call in backend.calls if call[0] == "account"] == [("account", "a1")]
 
 
 async def test_back_end_down_keeps_the_step_and_retries(

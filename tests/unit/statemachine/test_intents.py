@@ -42,10 +42,17 @@ def test_global_intents(text: str, intent: str) -> None:
     assert intents.global_intent(text) == intent
 
 
-def test_short_words_are_whole_words_only() -> None:
+def test_english_keywords_are_whole_words_only() -> None:
     assert intents.yes_no("ok") == "yes"
     assert intents.yes_no("book") is None
+    assert intents.global_intent("I have a personal card") is None  # not "person"
     assert intents.flow_intent("こんにちは") is None
+
+
+def test_questions_name_their_procedure() -> None:
+    assert intents.flow_intent("明細が届かないのはなぜ？") == "status"
+    assert intents.flow_intent("How do I switch to API?") == "switch_to_api"
+    assert intents.global_intent("?") == "help"
 
 
 def test_only_a_bare_command_word_interrupts_a_typed_answer() -> None:

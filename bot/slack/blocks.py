@@ -24,6 +24,8 @@ INFO_CALLBACK = "renkei_info"
 INPUT_BLOCK = "renkei_input"
 INPUT_ACTION = "text"
 SEPARATOR = "|"
+# Between the choices a notice's button plays one after the other; no choice value has one.
+STEP_SEPARATOR = " "
 
 # Slack's limits (https://api.slack.com/reference/block-kit): kept to, or Slack refuses.
 BUTTON_TEXT_MAX = 75
@@ -81,6 +83,15 @@ def choice_value(conversation_id: str, choice: str) -> str:
 def split_value(value: str) -> tuple[str, str]:
     conversation_id, _, choice = value.partition(SEPARATOR)
     return conversation_id, choice
+
+
+def steps(choices: Sequence[str]) -> str:
+    """Several choices in one button value: a notice's button starts a flow and answers on."""
+    return STEP_SEPARATOR.join(choices)
+
+
+def split_steps(choice: str) -> list[str]:
+    return [step for step in choice.split(STEP_SEPARATOR) if step]
 
 
 def conversation_blocks(

@@ -13,6 +13,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -45,7 +46,28 @@ NEW_CONVERSATION = "new"  # a button's conversation part: start one (notices in 
 # Errors of views.open that mean the modal cannot be shown: say it in the DM instead.
 TRIGGER_GONE = {"expired_trigger_id", "invalid_trigger_id", "exchanged_trigger_id"}
 
+# Statement files are small (a year of lines is well under 1 MB); a larger one is not one.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+
 Next = Callable[[], Awaitable[BoltResponse]]
+
+
+class _TooLarge(Exception):
+    """A download passed MAX_FILE_BYTES: it is stopped, not kept in memory."""
+
+
+def _slack_file_url(url: str, api_url: str) -> bool:
+    """Whether the bot token may be sent to ``url``: Slack's file hosts, or the Web API's own.
+
+    The token opens the whole workspace to whoever holds it; a file address from an event
+    is data, so it is only followed to Slack (or to where SLACK_API_URL points).
+    """
+    target, api = httpx.URL(url), httpx.URL(api_url)
+    if target.scheme == api.scheme and target.host == api.host and target.port == api.port:
+        return True
+    return target.scheme == "https" and (
+        target.host == "slack.com" or target.host.endswith(".slack.com")
+    )
 
 
 def request_key(body: dict[str, Any]) -> str | None:
@@ -179,8 +201,13 @@ class SlackFrontEnd:
             # A notice's button in a shared channel: a fresh conversation for whoever clicks.
             office_id = target.partition(":")[2] or None
             await self.members.offices(member)
-            record = await self._start(member, office_id)
-            sent = await self._send(client, member, record.id, Input(choice=choice))
+            sent: ConversationRecord | None = await self._start(member, office_id)
+            # The flow, then its first answers (the notice's account): one message at the end.
+            for step in kit.split_steps(choice):
+                assert sent is not None
+                sent = await self._send(client, member, sent.id, Input(choice=step))
+                if sent is None:
+                    return
             if sent is not None:
                 await self.post_conversation(client, member, sent)
             return
@@ -404,22 +431,35 @@ class SlackFrontEnd:
     async def on_message(
         self, event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
     ) -> None:
-        # Only what a person typed in the DM: no edits, joins, or bots (ours included).
-        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+        # Only what a person typed or shared in the DM: no edits, joins, or bots (ours included).
+        subtype = event.get("subtype")
+        if event.get("channel_type") != "im" or event.get("bot_id"):
+            return
+        team_id, user_id = str(context.team_id or ""), str(event.get("user") or "")
+        if subtype == "file_share" and event.get("files"):
+            await self._guarded(
+                client, team_id, user_id, self._shared_file(client, team_id, user_id, event)
+            )
             return
         text = str(event.get("text") or "").strip()
-        if not text:
+        if subtype or not text:
             return
-        team_id, user_id = str(context.team_id or ""), str(event["user"])
         await self._guarded(client, team_id, user_id, self._dm(client, team_id, user_id, event))
 
-    async def _dm(
+    async def _dm_member(
         self, client: AsyncWebClient, team_id: str, user_id: str, event: dict[str, Any]
-    ) -> None:
+    ) -> SlackMember:
+        """The member writing in their DM; the DM is remembered for the replies."""
         member = await self.members.resolve(client, team_id, user_id)
         if member.dm_channel_id is None and event.get("channel"):
             await self.store.set_dm(team_id, user_id, str(event["channel"]))
             member = await self.members.resolve(client, team_id, user_id)
+        return member
+
+    async def _dm(
+        self, client: AsyncWebClient, team_id: str, user_id: str, event: dict[str, Any]
+    ) -> None:
+        member = await self._dm_member(client, team_id, user_id, event)
         conversation_id = member.conversation_id
         if conversation_id is None:
             await self.members.offices(member)
@@ -427,6 +467,78 @@ class SlackFrontEnd:
         record = await self._send(client, member, conversation_id, Input(text=str(event["text"])))
         if record is not None:
             await self.post_conversation(client, member, record)
+
+    async def _shared_file(
+        self, client: AsyncWebClient, team_id: str, user_id: str, event: dict[str, Any]
+    ) -> None:
+        """A file shared in the DM goes to the conversation when its step asks for one."""
+        member = await self._dm_member(client, team_id, user_id, event)
+        record = None
+        if member.conversation_id is not None:
+            record = await self._own(client, member, member.conversation_id)
+            if record is None:
+                return
+        if record is None or not self._wants_file(record):
+            await self.post_text(
+                client, member, kit.words("slack.file.not_expected", member.locale)
+            )
+            if record is not None:
+                await self.post_conversation(client, member, record)
+            return
+        # One file per step: the first of the message is the one taken.
+        shared: dict[str, Any] = event["files"][0]
+        name, data = await self._download(client, member, str(shared.get("id") or ""))
+        if data is None:
+            return
+        answer = await self._send(client, member, record.id, Input(file_name=name, file_data=data))
+        if answer is not None:
+            await self.post_conversation(client, member, answer)
+
+    async def _download(
+        self, client: AsyncWebClient, member: SlackMember, file_id: str
+    ) -> tuple[str, bytes | None]:
+        """The file's name and bytes, read with the bot token; None (and the person told) if not."""
+        # The message event may carry only the file id: files.info has the download address.
+        info = await client.files_info(file=file_id)
+        file: dict[str, Any] = info.get("file") or {}
+        name = str(file.get("name") or file.get("title") or "statements.csv")
+        if int(file.get("size") or 0) > MAX_FILE_BYTES:
+            await self.post_text(
+                client, member, kit.words("slack.file.too_large", member.locale, file=name)
+            )
+            return name, None
+        url = str(file.get("url_private_download") or file.get("url_private") or "")
+        if not url or not _slack_file_url(url, client.base_url) or client.token is None:
+            log.warning("file %s has no download address of Slack's", file_id)
+            await self.post_text(
+                client, member, kit.words("slack.file.not_read", member.locale, file=name)
+            )
+            return name, None
+        try:
+            async with (
+                httpx.AsyncClient(timeout=30, follow_redirects=True) as http,
+                http.stream(
+                    "GET", url, headers={"Authorization": f"Bearer {client.token}"}
+                ) as response,
+            ):
+                response.raise_for_status()
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > MAX_FILE_BYTES:  # files.info's size may be missing or wrong
+                        raise _TooLarge
+        except _TooLarge:
+            await self.post_text(
+                client, member, kit.words("slack.file.too_large", member.locale, file=name)
+            )
+            return name, None
+        except httpx.HTTPError as exc:
+            log.warning("file %s not downloaded: %s", file_id, exc)
+            await self.post_text(
+                client, member, kit.words("slack.file.not_read", member.locale, file=name)
+            )
+            return name, None
+        return name, bytes(data)
 
     # ------------------------------------------------------------------ the office channel
     async def _set_channel(
@@ -513,6 +625,17 @@ class SlackFrontEnd:
         if record.flow is None:
             return False
         return self.conversations.engine.flows[record.flow].state(record.state).secret
+
+    def _wants_file(self, record: ConversationRecord) -> bool:
+        """The conversation's step takes a file: some transition fires on ``file`` from it."""
+        if record.flow is None:
+            return False
+        for transition in self.conversations.engine.flows[record.flow].transitions:
+            sources = transition.get("source")
+            sources = [sources] if isinstance(sources, str) else list(sources or [])
+            if transition.get("trigger") == "file" and (record.state in sources or "*" in sources):
+                return True
+        return False
 
     def _wants_text(self, record: ConversationRecord) -> bool:
         if record.flow is None:

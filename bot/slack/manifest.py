@@ -15,6 +15,7 @@ BOT_SCOPES = (
     "users:read",
     "users:read.email",
     "app_mentions:read",
+    "files:read",  # a statement file shared in the DM is read with files.info
 )
 BOT_EVENTS = ("app_home_opened", "message.im")
 EVENTS_PATH = "/slack/events"

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.db import tables as t
+from bot.catalog import has
 from bot.conversations import Conversations, rendered
 from bot.slack import blocks as kit
 from bot.slack.errors import NoWorkspaceToken
@@ -35,15 +36,35 @@ from statemachine.store import ConversationStore, Handoff
 
 log = logging.getLogger(__name__)
 
-CHANNEL_LOCALE = "ja"  # an office channel is shared: the catalog's first language
+CHANNEL_LOCALE = "ja"
+"""The language of every message in an office channel, and of the support channel.
+
+A channel is shared by people who may each have chosen another language, and an
+office records no language of its own: channel messages are in the catalogs' first
+language, Japanese, the language of the issuers' own notices. DM replies follow
+each person's Slack locale instead.
+"""
 MAX_ATTEMPTS = 12
 POLL_SECONDS = 2.0
 TRANSCRIPT_LINES = 30
+# Sync errors that also record a link event (needs re-auth, revoked) in the same sync.
+LINK_ERRORS = frozenset({"reauth_required", "consent_revoked"})
 
 
 def backoff_seconds(attempts: int) -> float:
     """1 s, 2 s, 4 s … capped at ten minutes."""
     return float(min(2 ** max(attempts - 1, 0), 600))
+
+
+def _reason(error: str, locale: str) -> str:
+    """Why a sync failed, in words; an error code the catalog does not know is shown as is."""
+    key = f"slack.notify.reason.{error}"
+    return kit.words(key, locale) if has(key) else kit.escape(error)
+
+
+def _about_account(flow: str, account_id: str | None) -> list[str]:
+    """Start ``flow`` and pick the notice's account, so the person lands on it at once."""
+    return [flow, f"pick:{account_id}"] if account_id else [flow]
 
 
 def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
@@ -176,7 +197,8 @@ class Notifier:
         locale = CHANNEL_LOCALE
         params = {k: kit.escape(names[k]) for k in ("office", "account")}
         key = str(event["id"])
-        button: tuple[str, str] | None = None  # (label key, flow started by the button)
+        # (label key, the choices a click plays: the flow, then its first answers)
+        button: tuple[str, list[str]] | None = None
         if kind == "sync.completed":
             added = int(data.get("added") or 0)
             if added > 0:
@@ -189,38 +211,51 @@ class Notifier:
                 return None  # a routine sync with nothing new: no noise in the channel
         elif kind == "sync.failed":
             error = str(data.get("error_code") or "unknown")
+            if error in LINK_ERRORS:
+                return None  # the same sync's link notice says it, with the button that fixes it
             advice = (
                 "slack.notify.sync_failed_login"
                 if error == "legacy_login_failed"
                 else "slack.notify.sync_failed_retry"
             )
             lines = [
-                kit.words("slack.notify.sync_failed", locale, error=kit.escape(error), **params),
+                kit.words(
+                    "slack.notify.sync_failed", locale, error=_reason(error, locale), **params
+                ),
                 kit.words(advice, locale),
             ]
-            button = ("slack.notify.status_button", "status")
-        elif kind == "link.needs_reauth":
-            lines = [kit.words("slack.notify.needs_reauth", locale, **params)]
-            button = ("slack.notify.reauth_button", "status")
-        elif kind == "link.revoked":
-            lines = [kit.words("slack.notify.link_revoked", locale, **params)]
-            button = ("slack.notify.reauth_button", "status")
+            button = ("slack.notify.status_button", _about_account("status", account_id))
+        elif kind in ("link.needs_reauth", "link.revoked"):
+            notice = (
+                "slack.notify.needs_reauth"
+                if kind == "link.needs_reauth"
+                else "slack.notify.link_revoked"
+            )
+            lines = [kit.words(notice, locale, **params)]
+            steps = _about_account("status", account_id)
+            if account_id and names["sync_method"] == "api":
+                steps.append("reauth")  # straight to the issuer's consent page for this account
+            button = ("slack.notify.reauth_button", steps)
         elif kind == "office.api_released":
             issuer = kit.words(f"slack.issuer.{data.get('issuer') or 'amex'}", locale)
             lines = [kit.words("slack.notify.api_released", locale, issuer=issuer, **params)]
-            button = ("slack.notify.switch_button", "switch_to_api")  # R4
+            button = ("slack.notify.switch_button", ["switch_to_api"])  # R4
         elif kind == "card.changed":
             old_card = kit.escape(str(data.get("old_card") or ""))
             lines = [kit.words("slack.notify.card_changed", locale, old_card=old_card, **params)]
-            button = ("slack.notify.card_change_button", "jcb_card_change")  # R7
+            # R7: the button opens the three ways of keeping the old card's statements.
+            button = (
+                "slack.notify.card_change_button",
+                _about_account("jcb_card_change", account_id),
+            )
         else:
             return None
         text = "\n".join(lines)
         blocks = [kit.section(text)]
         if button is not None:
-            label, flow = button
+            label, choices = button
             # Whoever clicks gets a conversation of their own, started in this office.
-            value = kit.choice_value(f"{NEW_CONVERSATION}:{office_id}", flow)
+            value = kit.choice_value(f"{NEW_CONVERSATION}:{office_id}", kit.steps(choices))
             blocks.extend(
                 kit.actions([kit.button(f"{kit.CHOICE_ACTION}-0", kit.words(label, locale), value)])
             )

@@ -24,9 +24,10 @@ import pytest
 
 from backend.service.outbox import sign
 from tests.e2e.conftest import OWNER, Renkei, running_renkei
-from tests.e2e.test_backend_rules import BIZ, CONSULTING, SHOP
+from tests.e2e.test_backend_rules import BIZ, CONSULTING, JCB_UPGRADED, SHOP
+from tests.e2e.test_flow_jcb_card_change import old_card_csv
 from tests.support.databases import database_url
-from tests.support.fake_slack import TEAM_ID, Call, FakeSlack, fake_slack
+from tests.support.fake_slack import TEAM_ID, Call, FakeSlack, SharedFile, fake_slack
 
 SECRET = "slack-signing-secret-for-tests"
 USER = "U0OWNER"
@@ -157,6 +158,21 @@ class Slack:
         }
         return await self.event(event, **kwargs)
 
+    async def share(self, shared: SharedFile, *, user: str = USER) -> httpx.Response:
+        """A file shared in the DM: Slack's event names the file; files.info tells the rest."""
+        event = {
+            "type": "message",
+            "subtype": "file_share",
+            "channel_type": "im",
+            "channel": f"D{user}",
+            "user": user,
+            "text": "",
+            "files": [{"id": shared.id, "name": shared.name, "mimetype": shared.mimetype}],
+            "upload": False,
+            "ts": f"{time.time():.6f}",
+        }
+        return await self.event(event)
+
     async def backend_event(self, event: dict[str, Any]) -> httpx.Response:
         """A back-end webhook, signed as the back end signs it."""
         body = json.dumps(event).encode()
@@ -249,6 +265,22 @@ async def test_help_unknown_and_not_a_member(slack: Slack) -> None:
     assert "登録されていません" in told.all_text()
     await slack.command("", user="U0NOEMAIL")
     await slack.reply("メールアドレスを読み取れません", channel="DU0NOEMAIL")
+
+
+async def test_only_an_office_admin_sets_its_notice_channel(slack: Slack) -> None:
+    shop = await slack.renkei.office(SHOP)
+    clerk = "clerk@example.com"
+    made = await slack.renkei.api.put(
+        f"/offices/{shop['id']}/members/{clerk}", json={"role": "member"}
+    )
+    assert made.is_success, made.text
+    slack.fake.add_user("U0CLERK", clerk)
+    assert (
+        await slack.command("channel", channel=OFFICE_CHANNEL, user="U0CLERK")
+    ).status_code == 200
+    told = await slack.reply("管理者だけです", channel="DU0CLERK")
+    assert SHOP in told.all_text()
+    assert slack.fake.posts(OFFICE_CHANNEL) == []  # the channel was not set, nor told it was
 
 
 async def test_app_home_shows_each_office_with_its_accounts(slack: Slack) -> None:
@@ -386,6 +418,81 @@ async def test_notices_retried_on_rate_limit_delivered_once(slack_sqlite: Slack)
     mark = slack.fake.mark()
     await slack.click(notice, button(notice, label="API連携に切り替える"))
     await slack.reply("どの口座", after=mark)
+
+
+async def test_a_statement_file_shared_in_the_dm(slack_sqlite: Slack) -> None:
+    """R7 (a) through Slack: the old card's CSV from MyJCB, attached to the DM."""
+    slack = slack_sqlite
+    account = await slack.renkei.account(CONSULTING, JCB_UPGRADED)
+    early = slack.fake.add_file("meisai.csv", b"not asked for")
+    await slack.share(early)  # no step asks for a file: said, nothing downloaded
+    await slack.reply("ファイルを受け付けていません")
+    await slack.command("jcb")
+    offices = await slack.reply("どの事業所")
+    mark = slack.fake.mark()
+    await slack.click(offices, button(offices, label=CONSULTING))
+    accounts = await slack.reply(JCB_UPGRADED, after=mark)
+    mark = slack.fake.mark()
+    await slack.click(accounts, button(accounts, value_end=f"pick:{account['id']}"))
+    ways = await slack.reply("5001", after=mark)
+    mark = slack.fake.mark()
+    await slack.click(ways, button(ways, value_end="|upload"))
+    await slack.reply("CSVでダウンロード", after=mark)
+    shared = slack.fake.add_file("old-card.csv", await old_card_csv(slack.renkei))
+    mark = slack.fake.mark()
+    await slack.share(shared)
+    done = await slack.reply("「old-card.csv」を取り込みました", after=mark)
+    assert "新しい明細" in done.all_text()
+    downloads = slack.fake.of("files.download")
+    assert [d.args["file"] for d in downloads] == [shared.id]
+    assert downloads[0].token == "xoxb-test-token"  # url_private wants the bot token
+    old_card = slack.fake.of("files.info")[-1]
+    assert old_card.args["file"] == shared.id
+
+
+async def test_socket_mode(tmp_path: Path) -> None:
+    """SLACK_APP_TOKEN: renkei opens Slack's WebSocket, acks each envelope, then answers."""
+    with database_url("sqlite", tmp_path) as url, fake_slack(socket_mode=True) as fake:
+        fake.add_user(USER, OWNER)
+        async with running_renkei(
+            url,
+            tmp_path / "data",
+            slack_signing_secret=SECRET,
+            slack_bot_token="xoxb-test-token",
+            slack_app_token="xapp-1-test",
+            slack_api_url=fake.api_url,
+        ):
+            opened = await fake.wait_for("apps.connections.open")
+            assert opened.token == "xapp-1-test"  # the app-level token, not the bot's
+            assert fake.socket is not None
+            envelope_id = f"env-{uuid.uuid4().hex}"
+            await fake.socket.send(
+                {
+                    "envelope_id": envelope_id,
+                    "type": "slash_commands",
+                    "accepts_response_payload": True,
+                    "payload": {
+                        "token": "unused",
+                        "team_id": TEAM_ID,
+                        "team_domain": "renkei-test",
+                        "channel_id": "C0GENERAL",
+                        "channel_name": "general",
+                        "user_id": USER,
+                        "user_name": "owner",
+                        "command": "/renkei",
+                        "text": "status",
+                        "api_app_id": "A0RENKEI",
+                        "response_url": f"{fake.url}/response",
+                        "trigger_id": f"trigger-{uuid.uuid4().hex}",
+                    },
+                }
+            )
+            acked = await fake.socket.ack(envelope_id)
+            assert "DM" in json.dumps(acked.get("payload"), ensure_ascii=False)
+            asked = await fake.wait_for(
+                "chat.postMessage", lambda c: c.args.get("channel") == DM and "どの事業所" in c.text
+            )
+            assert asked.token == "xoxb-test-token"
 
 
 async def test_a_handoff_reaches_the_support_channel(slack_sqlite: Slack) -> None:

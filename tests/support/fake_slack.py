@@ -3,7 +3,9 @@
 It answers the methods renkei calls as Slack does, records every request (method,
 arguments, token) and plays scripted errors: ``ratelimited`` with ``Retry-After``,
 ``expired_trigger_id``, a 500. The app under test reaches it through
-``SLACK_API_URL``, as it would reach slack.com.
+``SLACK_API_URL``, as it would reach slack.com. It serves the files people share
+(``url_private``, bot token required) and, with ``socket_mode=True``, a Socket Mode
+WebSocket that ``apps.connections.open`` hands out.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from aiohttp import WSMsgType, web
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.support.servers import serve_asgi
+from tests.support.servers import free_port, serve_asgi
 
 TEAM_ID = "T0RENKEI"
 BOT_USER_ID = "U0BOT"
@@ -100,6 +103,115 @@ class User:
     locale: str = "ja-JP"
 
 
+class FakeSocketMode:
+    """Slack's Socket Mode end: a WebSocket that says ``hello``, sends envelopes, keeps acks.
+
+    aiohttp serves it (the uvicorn of the Web API fake has no WebSocket library here),
+    on a loop of its own in a background thread; tests talk to it from theirs.
+    """
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.acks: list[dict[str, Any]] = []
+        self._outboxes: list[asyncio.Queue[dict[str, Any]]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    @contextmanager
+    def serving(cls) -> Iterator[FakeSocketMode]:
+        socket = cls()
+        port = free_port()
+        loop = asyncio.new_event_loop()
+        socket._loop = loop
+        app = web.Application()
+        app.router.add_get("/link/", socket._connection)
+        runner = web.AppRunner(app)
+
+        async def start() -> None:
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+        # The test's own loop is running: the server is set up on its loop, from here.
+        asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
+        socket.url = f"ws://127.0.0.1:{port}"
+        try:
+            yield socket
+        finally:
+            cleanup = asyncio.run_coroutine_threadsafe(runner.cleanup(), loop)
+            cleanup.result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            loop.close()
+
+    async def _connection(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()  # answers the client's pings by itself, as Slack does
+        await ws.prepare(request)
+        outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": 1,
+                "debug_info": {"host": "fake-slack", "approximate_connection_time": 3600},
+                "connection_info": {"app_id": "A0RENKEI"},
+            }
+        )
+        with self._lock:
+            self._outboxes.append(outbox)
+
+        async def send() -> None:
+            while True:
+                await ws.send_json(await outbox.get())
+
+        sender = asyncio.create_task(send())
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    with self._lock:
+                        self.acks.append(json.loads(message.data))
+        finally:
+            sender.cancel()
+            with self._lock:
+                self._outboxes.remove(outbox)
+        return ws
+
+    async def send(self, envelope: dict[str, Any], *, seconds: float = 10.0) -> None:
+        """Send an envelope to the connected app (waiting for it to connect)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            with self._lock:
+                outboxes = list(self._outboxes)
+            if outboxes:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError("the app never connected to Socket Mode")
+            await asyncio.sleep(0.05)
+        assert self._loop is not None
+        for outbox in outboxes:
+            self._loop.call_soon_threadsafe(outbox.put_nowait, envelope)
+
+    async def ack(self, envelope_id: str, *, seconds: float = 3.0) -> dict[str, Any]:
+        """The app's acknowledgement of an envelope; Slack waits 3 seconds for it."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with self._lock:
+                found = [a for a in self.acks if a.get("envelope_id") == envelope_id]
+            if found:
+                return found[0]
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no ack of {envelope_id}; acks: {self.acks}")
+
+
+@dataclass
+class SharedFile:
+    id: str
+    name: str
+    data: bytes
+    mimetype: str
+
+
 @dataclass
 class FakeSlack:
     """State of the fake; ``url`` is set while it serves."""
@@ -108,6 +220,8 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     users: dict[str, User] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
+    files: dict[str, SharedFile] = field(default_factory=dict)
+    socket: FakeSocketMode | None = None
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -117,6 +231,16 @@ class FakeSlack:
 
     def add_user(self, user_id: str, email: str | None, locale: str = "ja-JP") -> None:
         self.users[user_id] = User(user_id, email, locale)
+
+    def add_file(self, name: str, data: bytes, mimetype: str = "text/csv") -> SharedFile:
+        """A file a person shared; ``files.info`` describes it and its URL serves it."""
+        shared = SharedFile(f"F{next(self._ts):08d}", name, data, mimetype)
+        with self._lock:
+            self.files[shared.id] = shared
+        return shared
+
+    def file_url(self, shared: SharedFile) -> str:
+        return f"{self.url}/files-pri/{TEAM_ID}-{shared.id}/{shared.name}"
 
     def fail(
         self,
@@ -186,7 +310,10 @@ class FakeSlack:
         if token is None and method not in ("oauth.v2.access",):
             call.ok, call.error = False, "not_authed"
             return JSONResponse({"ok": False, "error": "not_authed"})
-        return JSONResponse({"ok": True, **self._body(method, args)})
+        body = {"ok": True, **self._body(method, args)}
+        if not body["ok"]:  # an error Slack answers for these arguments (no such file…)
+            call.ok, call.error = False, str(body.get("error"))
+        return JSONResponse(body)
 
     def _body(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
@@ -216,6 +343,27 @@ class FakeSlack:
             return {"user": {"id": user.id, "profile": profile, "locale": user.locale}}
         if method == "conversations.open":
             return {"channel": {"id": f"D{args.get('users')}"}}
+        if method == "files.info":
+            shared = self.files.get(str(args.get("file")))
+            if shared is None:
+                return {"ok": False, "error": "file_not_found"}
+            url = self.file_url(shared)
+            return {
+                "file": {
+                    "id": shared.id,
+                    "name": shared.name,
+                    "title": shared.name,
+                    "mimetype": shared.mimetype,
+                    "filetype": shared.name.rpartition(".")[2],
+                    "size": len(shared.data),
+                    "url_private": url,
+                    "url_private_download": url + "?download=1",
+                }
+            }
+        if method == "apps.connections.open":
+            if self.socket is None:
+                return {"ok": False, "error": "not_allowed_token_type"}
+            return {"url": f"{self.socket.url}/link/?ticket={next(self._ts)}"}
         if method == "oauth.v2.access":
             return {
                 "app_id": "A0RENKEI",
@@ -252,13 +400,36 @@ def create_app(fake: FakeSlack) -> Starlette:
         token = auth.removeprefix("Bearer ").strip() or args.get("token") or None
         return fake.answer(method, args, token)
 
-    return Starlette(routes=[Route("/api/{method}", api, methods=["GET", "POST"])])
+    async def download(request: Request) -> Response:
+        # Slack serves url_private to a bot token only; anyone else gets its login page.
+        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        file_id = str(request.path_params["key"]).rpartition("-")[2]
+        shared = fake.files.get(file_id)
+        call = Call("files.download", {"file": file_id}, token or None)
+        with fake._lock:
+            fake.calls.append(call)
+        if not token.startswith("xoxb-") or shared is None:
+            call.ok, call.error = False, "not_authed"
+            return Response("<html>sign in</html>", status_code=302, headers={"Location": "/"})
+        return Response(shared.data, media_type=shared.mimetype)
+
+    return Starlette(
+        routes=[
+            Route("/api/{method}", api, methods=["GET", "POST"]),
+            Route("/files-pri/{key}/{name}", download, methods=["GET"]),
+        ]
+    )
 
 
 @contextmanager
-def fake_slack() -> Iterator[FakeSlack]:
+def fake_slack(*, socket_mode: bool = False) -> Iterator[FakeSlack]:
     """A fake Slack Web API serving on an ephemeral loopback port until the block ends."""
     fake = FakeSlack()
     with serve_asgi(create_app(fake)) as url:
         fake.url = url
-        yield fake
+        if not socket_mode:
+            yield fake
+            return
+        with FakeSocketMode.serving() as socket:
+            fake.socket = socket
+            yield fake

@@ -1,0 +1,193 @@
+"""Sync status messages in an office's Slack channel, each from a real back-end event.
+
+Nothing here is a hand-made webhook: the sandbox issuers are moved (new statements,
+a fault, lost tokens, a link stopped on the member site, a card upgraded) and the
+back end's own signed webhooks reach the bot. Each message is then delivered once
+more, as the back end does when an answer is lost, and still shows once. SQLite
+only: the protocol checks of ``test_slack.py`` cover PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from collections.abc import Set as AbstractSet
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.test_backend_rules import BIZ, JCB_GOLD, SHOP, switch
+from tests.e2e.test_slack import Slack, _slack, button
+from tests.support.databases import database_url
+from tests.support.fake_slack import Call
+
+SHOP_CHANNEL = "C0SHOP"
+SYNC_PATH = "/api/v1/transactions/sync"
+
+
+@pytest.fixture
+async def slack(tmp_path: Path) -> AsyncIterator[Slack]:
+    with database_url("sqlite", tmp_path) as url:
+        async for running in _slack(url, tmp_path):
+            yield running
+
+
+async def notice_channel(slack: Slack, office: str, channel: str) -> None:
+    """``/renkei channel <office>`` run by the office's administrator in ``channel``."""
+    await slack.command(f"channel {office}", channel=channel)
+    await slack.reply("同期通知先にしました", channel=channel)
+
+
+async def notice(slack: Slack, words: str, after: int) -> Call:
+    return await slack.reply(words, channel=SHOP_CHANNEL, after=after)
+
+
+async def event_ids(slack: Slack, account_id: str) -> set[str]:
+    return {e["id"] for e in await slack.renkei.events(account_id)}
+
+
+async def newest_event(
+    slack: Slack, account_id: str, kind: str, known: AbstractSet[str] = frozenset()
+) -> dict[str, Any]:
+    """The account's newest event of ``kind`` that is not among ``known``."""
+    for _ in range(100):
+        found = [
+            e
+            for e in await slack.renkei.events(account_id)
+            if e["type"] == kind and e["id"] not in known
+        ]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no new {kind} event for {account_id}")
+
+
+async def deliver_again(slack: Slack, event: dict[str, Any]) -> None:
+    """The back end's webhook of ``event``, as its outbox sends it, a second time."""
+    created = dt.datetime.fromisoformat(event["created_at"])
+    body = {
+        "id": event["id"],
+        "type": event["type"],
+        "created": int(created.timestamp()),
+        "office_id": event["office_id"],
+        "account_id": event["account_id"],
+        "data": event["payload"],
+    }
+    assert (await slack.backend_event(body)).status_code == 200
+
+
+async def shown_once(slack: Slack, *words: str) -> None:
+    await asyncio.sleep(1.0)  # a doubled message would have been posted by now
+    posted = [c.all_text() for c in slack.fake.posts(SHOP_CHANNEL)]
+    for said in words:
+        assert sum(said in text for text in posted) == 1, (said, posted)
+
+
+async def clear_faults(slack: Slack) -> None:
+    async with httpx.AsyncClient(base_url=slack.renkei.base_url) as client:
+        assert (await client.delete("/sandbox/amex/control/faults")).is_success
+
+
+async def test_amex_sync_completed_failed_reauth_and_revoked(slack: Slack) -> None:
+    renkei = slack.renkei
+    await notice_channel(slack, SHOP, SHOP_CHANNEL)
+    account = await renkei.account(SHOP, BIZ)
+    await renkei.consent(await switch(renkei, account["id"]), cards=["amex-biz-1001"])
+    linked = await renkei.wait_synced(account["id"], since=account["last_synced_at"])
+
+    # New statements at the issuer: its webhook, a sync, and sync.completed.
+    mark, known = slack.fake.mark(), await event_ids(slack, account["id"])
+    await renkei.control("amex", "/cards/amex-biz-1001/statements", {"count": 45, "pending": 0})
+    completed = await newest_event(slack, account["id"], "sync.completed", known)
+    added = completed["payload"]["added"]
+    assert added > 0
+    said = await notice(slack, f"新しい明細は {added} 件", mark)
+    assert BIZ in said.all_text() and SHOP in said.all_text()
+    await renkei.wait_synced(account["id"], since=linked["last_synced_at"])
+
+    # The issuer fails: why, what to do, and a button to the account's status.
+    mark = slack.fake.mark()
+    await renkei.control("amex", "/faults", {"path": SYNC_PATH, "kind": "500", "times": 10})
+    assert (await renkei.api.post(f"/accounts/{account['id']}/sync")).status_code == 503
+    await clear_faults(slack)
+    failed = await notice(slack, "同期に失敗しました", mark)
+    assert "カード会社のサーバーが応答しませんでした" in failed.all_text()
+    assert "自動で再試行" in failed.all_text()
+    assert button(failed, label="同期の状況を確認する")["value"].endswith(f"pick:{account['id']}")
+
+    # The link stopped on the issuer's member site: its link.revoked webhook.
+    mark = slack.fake.mark()
+    await renkei.stop_link_on_member_site(account["card"]["masked_number"])
+    revoked = await notice(slack, "カード会社側で停止されました", mark)
+    # The button starts the status flow on this account, straight to the consent page.
+    clicked = slack.fake.mark()
+    await slack.click(revoked, button(revoked, label="再認証の手続きを始める"))
+    consent = await slack.reply("下のリンクからカード会社のページを開き", after=clicked)
+    link = next(b["url"] for b in consent.buttons() if "url" in b)
+    await renkei.consent(link, cards=["amex-biz-1001"])
+    await slack.reply("再認証が完了しました", after=clicked)
+    assert (await renkei.get_account(account["id"]))["link"]["status"] == "active"
+
+    for kind in ("sync.completed", "sync.failed", "link.revoked"):
+        await deliver_again(slack, await newest_event(slack, account["id"], kind))
+    await shown_once(
+        slack, f"新しい明細は {added} 件", "同期に失敗しました", "カード会社側で停止されました"
+    )
+
+
+async def test_jcb_delay_reauth_and_card_change(slack: Slack) -> None:
+    renkei = slack.renkei
+    await notice_channel(slack, SHOP, SHOP_CHANNEL)
+    account = await renkei.account(SHOP, JCB_GOLD)
+    await renkei.consent(await switch(renkei, account["id"]), user="user_good")
+    linked = await renkei.wait_synced(account["id"], since=account["last_synced_at"])
+    assert linked["sync_method"] == "api"
+
+    # R9: the first API sync finds nothing the MyJCB ID/password sync had not brought.
+    first = await newest_event(slack, account["id"], "sync.completed")
+    assert first["payload"]["added"] == 0, first
+    await notice(slack, "JCBのAPIでは", 0)
+    # Said once a day per account, not at every sync that finds nothing.
+    synced = await renkei.api.post(f"/accounts/{account['id']}/sync")
+    assert synced.json()["added"] == 0, synced.text
+
+    # Tokens lost at the issuer: the next sync asks for re-authentication.
+    mark = slack.fake.mark()
+    grants = (await renkei.control_get("jcb", "/grants"))["grants"]
+    # R9: a JCB grant is the MyJCB ID's, whatever cards it holds.
+    grant = next(g for g in grants if g["subject"] == "user_good" and g["status"] == "active")
+    await renkei.control("jcb", f"/grants/{grant['grant_id']}/expire-tokens")
+    await renkei.api.post(f"/accounts/{account['id']}/sync")
+    reauth = await notice(slack, "再認証が必要です", mark)
+    clicked = slack.fake.mark()
+    await slack.click(reauth, button(reauth, label="再認証の手続きを始める"))
+    consent = await slack.reply("下のリンクからカード会社のページを開き", after=clicked)
+    await renkei.consent(next(b["url"] for b in consent.buttons() if "url" in b))
+    await slack.reply("再認証が完了しました", after=clicked)
+
+    # R7: the card upgraded at the issuer; the next sync records card.changed.
+    mark = slack.fake.mark()
+    await renkei.control(
+        "jcb",
+        "/cards/jcb-gold-4001/upgrade",
+        {"new_card_id": "jcb-plat-4003", "product": "jcb_platinum"},
+    )
+    await renkei.api.post(f"/accounts/{account['id']}/sync")
+    changed = await notice(slack, "カードが切り替わりました", mark)
+    assert "4001" in changed.all_text()
+    # The button opens jcb_card_change on this account: the three ways of R7 at once.
+    clicked = slack.fake.mark()
+    await slack.click(changed, button(changed, label="旧カードの明細を取り込む"))
+    ways = await slack.reply("4001", after=clicked)
+    assert {"upload", "way:resync", "way:new_account"} <= {
+        str(b.get("value", "")).rpartition("|")[2] for b in ways.buttons()
+    }
+
+    for kind in ("sync.completed", "link.needs_reauth", "sync.failed", "card.changed"):
+        await deliver_again(slack, await newest_event(slack, account["id"], kind))
+    # The lost tokens' sync.failed is said by the re-auth notice, not a failure notice.
+    await shown_once(slack, "JCBのAPIでは", "再認証が必要です", "カードが切り替わりました")
+    assert not [c for c in slack.fake.posts(SHOP_CHANNEL) if "同期に失敗" in c.all_text()]

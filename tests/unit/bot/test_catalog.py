@@ -14,10 +14,11 @@ from bot.conversations import reply_text
 from statemachine.replies import Reply
 
 
-def _codes(base: type) -> set[str]:
-    found = {str(base.code)}  # type: ignore[attr-defined]
-    for sub in base.__subclasses__():
-        found |= _codes(sub)
+def _codes(base: type[errors.DomainError] | type[ports.IssuerError]) -> set[str]:
+    found = {str(base.code)}
+    subclass: type[errors.DomainError] | type[ports.IssuerError]
+    for subclass in base.__subclasses__():
+        found |= _codes(subclass)
     return found
 
 

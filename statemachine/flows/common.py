@@ -7,7 +7,7 @@ from typing import Any
 
 from transitions import EventData
 
-from statemachine.flow import Turn, turn_of
+from statemachine.flow import Step, Turn, turn_of
 from statemachine.port import AccountInfo, EventInfo
 from statemachine.replies import Link
 
@@ -105,3 +105,55 @@ async def first_sync_result(event: EventData) -> bool:
         return False
     turn.slots["added"] = int(newest.payload.get("added", 0))
     return True
+
+
+# Back-end events of a card being linked, as every linking flow names its triggers.
+LINKING_EVENTS: dict[str, str] = {
+    "link.created": "authorized",
+    "authorization.failed": "authorization_failed",
+    "sync.completed": "synced",
+    "sync.failed": "sync_failed",
+}
+
+
+def consent_transitions(again: Step) -> list[dict[str, Any]]:
+    """consent → linked, or → failed and ``again`` back to consent (states of those names).
+
+    The issuer's answer arrives as a back-end event; "check" asks for it by hand.
+    """
+    return [
+        {"trigger": "authorized", "source": "consent", "dest": "linked"},
+        {"trigger": "check", "source": "consent", "dest": "linked", "conditions": [link_is_active]},
+        {
+            "trigger": "authorization_failed",
+            "source": "consent",
+            "dest": "failed",
+            "conditions": [authorization_failed],
+        },
+        {
+            "trigger": "check",
+            "source": "consent",
+            "dest": "failed",
+            "conditions": [authorization_failed],
+        },
+        {"trigger": "again", "source": "failed", "dest": "consent", "conditions": [again]},
+    ]
+
+
+def first_sync_transitions(done: str = "done") -> list[dict[str, Any]]:
+    """linked → ``done`` once the first sync reports (by event, or asked by hand)."""
+    return [
+        {
+            "trigger": "synced",
+            "source": ["linked", "sync_failed"],
+            "dest": done,
+            "conditions": [store_sync_result],
+        },
+        {
+            "trigger": "check",
+            "source": ["linked", "sync_failed"],
+            "dest": done,
+            "conditions": [first_sync_result],
+        },
+        {"trigger": "sync_failed", "source": "linked", "dest": "sync_failed"},
+    ]

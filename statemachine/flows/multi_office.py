@@ -24,10 +24,10 @@ from statemachine.flow import (
     value_of,
 )
 from statemachine.flows.common import (
-    authorization_failed,
+    LINKING_EVENTS,
     consent_link,
+    consent_transitions,
     first_sync_result,
-    link_is_active,
     store_authorization,
     store_sync_result,
 )
@@ -495,21 +495,7 @@ FLOW = FlowDefinition(
             "dest": "consent",
             "conditions": [switch_after_stop],
         },
-        {"trigger": "authorized", "source": "consent", "dest": "linked"},
-        {"trigger": "check", "source": "consent", "dest": "linked", "conditions": [link_is_active]},
-        {
-            "trigger": "authorization_failed",
-            "source": "consent",
-            "dest": "failed",
-            "conditions": [authorization_failed],
-        },
-        {
-            "trigger": "check",
-            "source": "consent",
-            "dest": "failed",
-            "conditions": [authorization_failed],
-        },
-        {"trigger": "again", "source": "failed", "dest": "consent", "conditions": [again]},
+        *consent_transitions(again),
         {
             "trigger": "synced",
             "source": ["linked", "sync_failed"],
@@ -550,9 +536,6 @@ FLOW = FlowDefinition(
     ],
     event_triggers={
         "link.revoked": "holder_stopped",
-        "link.created": "authorized",
-        "authorization.failed": "authorization_failed",
-        "sync.completed": "synced",
-        "sync.failed": "sync_failed",
+        **LINKING_EVENTS,
     },
 )

@@ -26,12 +26,11 @@ from statemachine.flow import (
     value_of,
 )
 from statemachine.flows.common import (
-    authorization_failed,
+    LINKING_EVENTS,
     consent_link,
-    first_sync_result,
-    link_is_active,
+    consent_transitions,
+    first_sync_transitions,
     store_authorization,
-    store_sync_result,
 )
 from statemachine.port import AccountInfo, BackendUnavailable, CardInfo
 
@@ -391,40 +390,14 @@ FLOW = FlowDefinition(
             "dest": "not_released",
             "conditions": [refused("api_not_released")],  # R3/R4
         },
-        {"trigger": "authorized", "source": "consent", "dest": "linked"},
-        {"trigger": "check", "source": "consent", "dest": "linked", "conditions": [link_is_active]},
-        {
-            "trigger": "authorization_failed",
-            "source": "consent",
-            "dest": "failed",
-            "conditions": [authorization_failed],
-        },
-        {
-            "trigger": "check",
-            "source": "consent",
-            "dest": "failed",
-            "conditions": [authorization_failed],
-        },
-        {"trigger": "again", "source": "failed", "dest": "consent", "conditions": [again]},
+        *consent_transitions(again),
         {
             "trigger": "switch",
             "source": ["failed", "exists"],
             "dest": "to_switch",
             "conditions": [give_up_new_account],
         },
-        {
-            "trigger": "synced",
-            "source": ["linked", "sync_failed"],
-            "dest": "done",
-            "conditions": [store_sync_result],
-        },
-        {
-            "trigger": "check",
-            "source": ["linked", "sync_failed"],
-            "dest": "done",
-            "conditions": [first_sync_result],
-        },
-        {"trigger": "sync_failed", "source": "linked", "dest": "sync_failed"},
+        *first_sync_transitions(),
         {
             "trigger": "notify",
             "source": ["not_released", "choose_issuer"],
@@ -439,10 +412,7 @@ FLOW = FlowDefinition(
         },
     ],
     event_triggers={
-        "link.created": "authorized",
-        "authorization.failed": "authorization_failed",
-        "sync.completed": "synced",
-        "sync.failed": "sync_failed",
+        **LINKING_EVENTS,
         "office.api_released": "released",
     },
 )

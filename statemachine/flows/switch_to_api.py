@@ -23,14 +23,13 @@ from statemachine.flow import (
     value_of,
 )
 from statemachine.flows.common import (
+    LINKING_EVENTS,
     account_label,
     account_slot,
-    authorization_failed,
     consent_link,
-    first_sync_result,
-    link_is_active,
+    consent_transitions,
+    first_sync_transitions,
     store_authorization,
-    store_sync_result,
 )
 from statemachine.port import AccountInfo
 from statemachine.replies import Choice
@@ -238,34 +237,8 @@ FLOW = FlowDefinition(
             "dest": "not_eligible",
             "conditions": [refused("card_not_eligible")],
         },
-        {"trigger": "authorized", "source": "consent", "dest": "linked"},
-        {"trigger": "check", "source": "consent", "dest": "linked", "conditions": [link_is_active]},
-        {
-            "trigger": "authorization_failed",
-            "source": "consent",
-            "dest": "failed",
-            "conditions": [authorization_failed],
-        },
-        {
-            "trigger": "check",
-            "source": "consent",
-            "dest": "failed",
-            "conditions": [authorization_failed],
-        },
-        {"trigger": "again", "source": "failed", "dest": "consent", "conditions": [again]},
-        {
-            "trigger": "synced",
-            "source": ["linked", "sync_failed"],
-            "dest": "done",
-            "conditions": [store_sync_result],
-        },
-        {
-            "trigger": "check",
-            "source": ["linked", "sync_failed"],
-            "dest": "done",
-            "conditions": [first_sync_result],
-        },
-        {"trigger": "sync_failed", "source": "linked", "dest": "sync_failed"},
+        *consent_transitions(again),
+        *first_sync_transitions(),
         {
             "trigger": "notify",
             "source": "not_released",
@@ -280,10 +253,7 @@ FLOW = FlowDefinition(
         },
     ],
     event_triggers={
-        "link.created": "authorized",
-        "authorization.failed": "authorization_failed",
-        "sync.completed": "synced",
-        "sync.failed": "sync_failed",
+        **LINKING_EVENTS,
         "office.api_released": "released",
     },
 )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable
 from typing import Any
 
 from transitions import EventData
 
 from statemachine.flow import Step, Turn, turn_of
-from statemachine.port import AccountInfo, EventInfo
+from statemachine.port import AccountInfo, AuthorizationStart, EventInfo
 from statemachine.replies import Link
 
 
@@ -157,3 +158,30 @@ def first_sync_transitions(done: str = "done") -> list[dict[str, Any]]:
         },
         {"trigger": "sync_failed", "source": "linked", "dest": "sync_failed"},
     ]
+
+
+async def begin_consent(turn: Turn, call: Awaitable[AuthorizationStart]) -> bool:
+    """Start an authorization at the issuer; a refusal stays on the turn for the branches."""
+    started = await turn.attempt(call)
+    if started is None:
+        return False
+    store_authorization(turn, started.authorization_url)
+    return True
+
+
+async def authorize_again(event: EventData) -> bool:
+    """Consent again for the same account (renewed in place, never a second account)."""
+    turn = turn_of(event)
+    account_id = str(turn.slots["account_id"])
+    return await begin_consent(
+        turn, turn.backend.reauthorize(account_id, return_url=turn.return_url)
+    )
+
+
+async def switch_again(event: EventData) -> bool:
+    """Start the switch of the same account again (R12, in place)."""
+    turn = turn_of(event)
+    account_id = str(turn.slots["account_id"])
+    return await begin_consent(
+        turn, turn.backend.switch_to_api(account_id, return_url=turn.return_url)
+    )

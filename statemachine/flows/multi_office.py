@@ -30,6 +30,7 @@ from statemachine.flows.common import (
     first_sync_result,
     store_authorization,
     store_sync_result,
+    switch_again,
 )
 from statemachine.port import BackendRefusal, CardUseInfo
 from statemachine.replies import Link
@@ -205,17 +206,6 @@ async def switch_after_stop(event: EventData) -> bool:
         )
         return False
     turn.slots.pop("still_linked", None)
-    store_authorization(turn, started.authorization_url)
-    return True
-
-
-async def again(event: EventData) -> bool:
-    turn = turn_of(event)
-    started = await turn.attempt(
-        turn.backend.switch_to_api(str(turn.slots["account_id"]), return_url=turn.return_url)
-    )
-    if started is None:
-        return False
     store_authorization(turn, started.authorization_url)
     return True
 
@@ -495,7 +485,7 @@ FLOW = FlowDefinition(
             "dest": "consent",
             "conditions": [switch_after_stop],
         },
-        *consent_transitions(again),
+        *consent_transitions(switch_again),
         {
             "trigger": "synced",
             "source": ["linked", "sync_failed"],

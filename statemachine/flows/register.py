@@ -27,6 +27,7 @@ from statemachine.flow import (
 )
 from statemachine.flows.common import (
     LINKING_EVENTS,
+    authorize_again,
     consent_link,
     consent_transitions,
     first_sync_transitions,
@@ -175,18 +176,6 @@ async def _draft_account(turn: Turn, issuer: str, card_id: str | None) -> Accoun
         if never_linked and account.issuer == issuer and same_card:
             return account
     return None
-
-
-async def again(event: EventData) -> bool:
-    """The account exists already: authorize it again instead of creating another."""
-    turn = turn_of(event)
-    started = await turn.attempt(
-        turn.backend.reauthorize(str(turn.slots["account_id"]), return_url=turn.return_url)
-    )
-    if started is None:
-        return False
-    store_authorization(turn, started.authorization_url)
-    return True
 
 
 async def give_up_new_account(event: EventData) -> bool:
@@ -390,7 +379,7 @@ FLOW = FlowDefinition(
             "dest": "not_released",
             "conditions": [refused("api_not_released")],  # R3/R4
         },
-        *consent_transitions(again),
+        *consent_transitions(authorize_again),
         {
             "trigger": "switch",
             "source": ["failed", "exists"],

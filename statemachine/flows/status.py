@@ -19,9 +19,9 @@ from statemachine.flows.common import (
     account_label,
     account_slot,
     authorization_failed,
+    authorize_again,
     consent_link,
     link_is_active,
-    store_authorization,
 )
 
 ID = "status"
@@ -61,17 +61,6 @@ async def resync(event: EventData) -> bool:
     }
     account = await turn.backend.account(str(turn.slots["account_id"]))
     turn.slots["account"] = account_slot(account)
-    return True
-
-
-async def start_reauth(event: EventData) -> bool:
-    turn = turn_of(event)
-    start = await turn.attempt(
-        turn.backend.reauthorize(str(turn.slots["account_id"]), return_url=turn.return_url)
-    )
-    if start is None:
-        return False
-    store_authorization(turn, start.authorization_url)
     return True
 
 
@@ -189,7 +178,7 @@ FLOW = FlowDefinition(
             "trigger": "reauth",
             "source": ["show_status", "resynced"],
             "dest": "reauth_consent",
-            "conditions": [start_reauth],
+            "conditions": [authorize_again],
         },
         {"trigger": "authorized", "source": "reauth_consent", "dest": "reauthorized"},
         {
@@ -214,7 +203,7 @@ FLOW = FlowDefinition(
             "trigger": "again",
             "source": "reauth_failed",
             "dest": "reauth_consent",
-            "conditions": [start_reauth],
+            "conditions": [authorize_again],
         },
         {"trigger": "other", "source": ["show_status", "resynced"], "dest": "choose_account"},
         {"trigger": "done", "source": ["show_status", "resynced"], "dest": "finished"},

@@ -28,6 +28,7 @@ from statemachine.flows.common import (
     LINKING_EVENTS,
     account_label,
     account_slot,
+    authorize_again,
     consent_link,
     consent_transitions,
     first_sync_transitions,
@@ -224,17 +225,6 @@ async def create_account(event: EventData) -> bool:
     return True
 
 
-async def again(event: EventData) -> bool:
-    turn = turn_of(event)
-    start = await turn.attempt(
-        turn.backend.reauthorize(str(turn.slots["account_id"]), return_url=turn.return_url)
-    )
-    if start is None:
-        return False
-    store_authorization(turn, start.authorization_url)
-    return True
-
-
 # ----------------------------------------------------------------------- prompts
 def _card_words(turn: Turn) -> str:
     card = turn.slots.get("card", {})
@@ -427,7 +417,7 @@ FLOW = FlowDefinition(
             "dest": "consent",
             "conditions": [create_account],
         },
-        *consent_transitions(again),
+        *consent_transitions(authorize_again),
         *first_sync_transitions(),
     ],
     event_triggers={

@@ -30,6 +30,7 @@ from statemachine.flows.common import (
     consent_transitions,
     first_sync_transitions,
     store_authorization,
+    switch_again,
 )
 from statemachine.port import AccountInfo
 from statemachine.replies import Choice
@@ -69,17 +70,6 @@ async def start_switch(event: EventData) -> bool:
     start = await turn.attempt(turn.backend.switch_to_api(account_id, return_url=turn.return_url))
     if start is None:
         turn.slots["issuer"] = chosen["issuer"]
-        return False
-    store_authorization(turn, start.authorization_url)
-    return True
-
-
-async def again(event: EventData) -> bool:
-    turn = turn_of(event)
-    start = await turn.attempt(
-        turn.backend.switch_to_api(str(turn.slots["account_id"]), return_url=turn.return_url)
-    )
-    if start is None:
         return False
     store_authorization(turn, start.authorization_url)
     return True
@@ -237,7 +227,7 @@ FLOW = FlowDefinition(
             "dest": "not_eligible",
             "conditions": [refused("card_not_eligible")],
         },
-        *consent_transitions(again),
+        *consent_transitions(switch_again),
         *first_sync_transitions(),
         {
             "trigger": "notify",

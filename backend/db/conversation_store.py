@@ -95,22 +95,32 @@ class SqlConversationStore:
             if getattr(result, "rowcount", 0) != 1:
                 await session.rollback()
                 return False
-            for flow, step, field in steps:
-                await self._count(session, flow, step, field)
+            if steps:
+                await self._count(session, steps)
             await session.commit()
             return True
 
     @staticmethod
-    async def _count(session: AsyncSession, flow: str, step: str, field: StepField) -> None:
+    async def _count(session: AsyncSession, steps: list[tuple[str, str, StepField]]) -> None:
+        """A turn's step counts in one upsert (a turn leaves one step and enters another)."""
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for flow, step, field in steps:
+            row = rows.setdefault(
+                (flow, step),
+                {"flow": flow, "step": step, "entered": 0, "completed": 0, "abandoned": 0},
+            )
+            row[field] += 1
         dialect = session.get_bind().dialect.name
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
         counts = t.flow_step_counts
-        initial = {"entered": 0, "completed": 0, "abandoned": 0, field: 1}
-        statement = insert(counts).values(flow=flow, step=step, **initial)
+        statement = insert(counts).values(list(rows.values()))
         await session.execute(
             statement.on_conflict_do_update(
                 index_elements=[counts.c.flow, counts.c.step],
-                set_={field: counts.c[field] + 1},
+                set_={
+                    name: counts.c[name] + statement.excluded[name]
+                    for name in ("entered", "completed", "abandoned")
+                },
             )
         )
 

@@ -36,6 +36,11 @@ def make_engine(url: str) -> AsyncEngine:
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
+            # With WAL, NORMAL syncs at checkpoints rather than at every commit: a power
+            # cut may lose the last commits, never corrupt the file. Every write of renkei
+            # can be redone (a sync re-fetches from its committed cursor, a turn is sent
+            # again), so the last moment is worth less than the commit latency.
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()

@@ -256,6 +256,15 @@ class SqlRepository:
         )
         return list((await self.session.scalars(query)).all())
 
+    async def insert_statements(self, rows: Sequence[Statement]) -> None:
+        """New statements in one multi-row insert (no ORM bookkeeping per row)."""
+        if not rows:
+            return
+        columns = [column.name for column in t.statements.columns]
+        await self.session.execute(
+            t.statements.insert(), [{name: getattr(row, name) for name in columns} for row in rows]
+        )
+
     async def delete_statements_by_txn(self, account_id: str, txn_ids: Sequence[str]) -> int:
         if not txn_ids:
             return 0

@@ -76,6 +76,7 @@ async def ingest_api_lines(
     adopted by natural key; only the rest is inserted.
     """
     counts = IngestCounts()
+    fresh: list[Statement] = []
     txn_ids = [line.transaction_id for _, line in lines if line.transaction_id]
     by_txn = dict(await repo.statements_by_txn_ids(account.id, txn_ids))
     unmatched = [(cid, line) for cid, line in lines if line.transaction_id not in by_txn]
@@ -105,12 +106,14 @@ async def ingest_api_lines(
                 by_txn[line.transaction_id] = adopted
             continue
         row = _new_row(account, card_id, line, StatementSource.API, now)
-        await repo.add(row)
+        fresh.append(row)
         if line.transaction_id:
             by_txn[line.transaction_id] = row
         counts.added += 1
+    await repo.flush()  # the updates of stored rows
+    # New lines in one multi-row insert: a first sync brings thousands per page.
+    await repo.insert_statements(fresh)
     counts.removed = await repo.delete_statements_by_txn(account.id, list(removed_ids))
-    await repo.flush()
     return counts
 
 
@@ -137,9 +140,7 @@ async def ingest_batch(
         for cid, line in lines
     ]
     fresh = surplus_of_batch(keyed, counts_by_key)
-    for card_id, line in fresh:
-        await repo.add(_new_row(account, card_id, line, source, now))
-    await repo.flush()
+    await repo.insert_statements([_new_row(account, cid, line, source, now) for cid, line in fresh])
     return IngestCounts(added=len(fresh))
 
 

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from backend.db.job_store import SqlJobStore
+from backend.domain.model import Event
 from backend.service import outbox
 from backend.service.sync import RetryLater
 
@@ -34,8 +35,9 @@ class InProcessRunner:
         sender: outbox.Sender | None,
         webhook_secret: str | None,
         clock: Callable[[], dt.datetime],
-        poll_interval: float = 0.5,
+        poll_interval: float = 0.2,
         sync_interval: dt.timedelta | None = None,
+        workers: int = 4,
     ) -> None:
         self._store = store
         self._handlers = handlers
@@ -45,7 +47,8 @@ class InProcessRunner:
         self._poll = poll_interval
         self._sync_interval = sync_interval
         self._next_schedule: dt.datetime | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._workers = workers
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 
     async def run_once(self) -> bool:
@@ -107,47 +110,80 @@ class InProcessRunner:
     async def _deliver(self) -> bool:
         assert self._sender is not None and self._secret is not None
         due = await self._store.due_deliveries(self._clock())
-        for delivery_id, url, attempts, event in due:
-            body = outbox.event_body(event)
-            now = self._clock()
-            headers = {
-                "Content-Type": "application/json",
-                "Renkei-Event-Id": event.id,
-                "Renkei-Signature": outbox.sign(self._secret, int(now.timestamp()), body),
-            }
-            error: str | None = None
-            try:
-                status = await self._sender(url, body, headers)
-                if not 200 <= status < 300:
-                    error = f"HTTP {status}"
-            except Exception as exc:  # network errors of any client library
-                error = type(exc).__name__
-            attempts += 1
-            delivered = error is None
-            give_up = attempts >= outbox.MAX_ATTEMPTS
-            await self._store.mark_delivery(
-                delivery_id,
-                delivered_at=now if delivered or give_up else None,
-                attempts=attempts,
-                next_attempt_at=now + dt.timedelta(seconds=outbox.backoff_seconds(attempts)),
-                error=error,
-            )
+        # Rows are claimed already. Different accounts' events go out side by side; one
+        # account's keep their order (a conversation expects "linked" before "synced").
+        lanes: dict[tuple[str, str | None], list[tuple[int, str, int, Event]]] = {}
+        for row in due:
+            lanes.setdefault((row[1], row[3].account_id or row[3].office_id), []).append(row)
+
+        async def in_order(rows: list[tuple[int, str, int, Event]]) -> None:
+            for row in rows:
+                await self._deliver_one(*row)
+
+        await asyncio.gather(*(in_order(rows) for rows in lanes.values()))
         return bool(due)
 
+    async def _deliver_one(self, delivery_id: int, url: str, attempts: int, event: Event) -> None:
+        assert self._sender is not None and self._secret is not None
+        body = outbox.event_body(event)
+        now = self._clock()
+        headers = {
+            "Content-Type": "application/json",
+            "Renkei-Event-Id": event.id,
+            "Renkei-Signature": outbox.sign(self._secret, int(now.timestamp()), body),
+        }
+        error: str | None = None
+        try:
+            status = await self._sender(url, body, headers)
+            if not 200 <= status < 300:
+                error = f"HTTP {status}"
+        except Exception as exc:  # network errors of any client library
+            error = type(exc).__name__
+        attempts += 1
+        delivered = error is None
+        give_up = attempts >= outbox.MAX_ATTEMPTS
+        await self._store.mark_delivery(
+            delivery_id,
+            delivered_at=now if delivered or give_up else None,
+            attempts=attempts,
+            next_attempt_at=now + dt.timedelta(seconds=outbox.backoff_seconds(attempts)),
+            error=error,
+        )
+
     def start(self) -> None:
+        """Job workers side by side (one job per account at a time, by lock key), and the
+        outbox sender; all poll the database, so other processes may run them too."""
         self._stopping.clear()
-        self._task = asyncio.create_task(self._loop(), name="renkei-jobs")
+        self._tasks = [
+            asyncio.create_task(self._loop(self._job_round), name=f"renkei-jobs-{n}")
+            for n in range(self._workers)
+        ]
+        self._tasks.append(
+            asyncio.create_task(self._loop(self._outbox_round), name="renkei-outbox")
+        )
 
     async def stop(self) -> None:
         self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await asyncio.gather(*self._tasks)
+        self._tasks = []
 
-    async def _loop(self) -> None:
+    async def _job_round(self) -> bool:
+        job = await self._store.claim(self._clock())
+        if job is None:
+            return False
+        await self._run(job.id, job.kind, job.payload, job.attempts)
+        return True
+
+    async def _outbox_round(self) -> bool:
+        await self._schedule_periodic_syncs()
+        if self._sender is None or not self._secret:
+            return False
+        return await self._deliver()
+
+    async def _loop(self, round_: Callable[[], Awaitable[bool]]) -> None:
         while not self._stopping.is_set():
             try:
-                busy = await self.run_once()
+                busy = await round_()
             except Exception:
                 log.exception("job runner round failed")
                 busy = False

@@ -21,13 +21,22 @@ from statemachine import intents
 from statemachine.flow import NAVIGATION, FlowDefinition, State, Turn
 from statemachine.port import BackendPort, BackendRefusal, BackendUnavailable
 from statemachine.replies import Choice, Reply
-from statemachine.store import ConversationRecord, ConversationStore, Handoff, StepField
+from statemachine.store import (
+    ConversationRecord,
+    ConversationStore,
+    Handoff,
+    StepField,
+    claimed_version,
+)
 
 MENU = "menu"
 CHOOSE_OFFICE = "choose_office"
 LOCALES = ("ja", "en")
 TRANSCRIPT_LIMIT = 200
 IDLE_AFTER = dt.timedelta(days=7)
+# A turn makes a few back-end calls, each with its own retries: one not saved after this
+# long died with its process, and the conversation is free again.
+TURN_LEASE = dt.timedelta(minutes=2)
 
 # The menu offers the six procedures (their ids are the choice values), then status.
 MENU_FLOWS = (
@@ -122,11 +131,13 @@ class FlowEngine:
         return record
 
     async def _claim(self, record: ConversationRecord) -> int:
-        """Take the turn before any back-end call: of two inputs at once, the second is
-        refused here, before it could do anything twice. Answers the claimed version."""
-        if not await self.store.claim(record.id, record.version):
+        """Take the turn before any back-end call: while one turn is under way (odd
+        version) another input is refused here, before it could do anything twice.
+        Answers the claimed version."""
+        now = self.clock()
+        if not await self.store.claim(record.id, record.version, now, now - TURN_LEASE):
             raise ConversationConflict(record.id)
-        record.version += 1
+        record.version = claimed_version(record.version)
         return record.version
 
     async def handle(self, conversation_id: str, given: Input) -> ConversationRecord:
@@ -138,7 +149,7 @@ class FlowEngine:
         replies = await self._turn(record, given, steps, handoffs)
         record.replies = [r.to_json() for r in replies]
         self._log_replies(record, replies)
-        record.version = expected + 1
+        record.version = expected + 1  # even again: the turn is over
         record.updated_at = self.clock()
         if not await self.store.save(record, expected, steps):
             raise ConversationConflict(conversation_id)

@@ -29,6 +29,11 @@ class ConversationRecord:
     updated_at: dt.datetime | None = None
 
 
+def claimed_version(version: int) -> int:
+    """The odd version a turn takes: even (free) + 1, or odd (a dead turn's) + 2."""
+    return version + 1 + version % 2
+
+
 @dataclass(frozen=True)
 class StepCount:
     flow: str
@@ -55,8 +60,14 @@ class ConversationStore(Protocol):
 
     async def load(self, conversation_id: str) -> ConversationRecord | None: ...
 
-    async def claim(self, conversation_id: str, expected_version: int) -> bool:
-        """Move the version on if nobody did since ``expected_version`` (the turn is ours)."""
+    async def claim(
+        self, conversation_id: str, expected_version: int, now: dt.datetime, stale: dt.datetime
+    ) -> bool:
+        """Take the turn: the version goes from ``expected_version`` to the next odd number.
+
+        An odd version means a turn is under way; it can only be taken over once its last
+        change is older than ``stale`` (the process handling it died).
+        """
         ...
 
     async def save(

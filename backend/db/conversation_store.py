@@ -15,7 +15,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.db import tables as t
-from statemachine.store import ConversationRecord, Handoff, StepCount, StepField
+from statemachine.store import (
+    ConversationRecord,
+    Handoff,
+    StepCount,
+    StepField,
+    claimed_version,
+)
 
 C = t.conversations
 
@@ -70,12 +76,18 @@ class SqlConversationStore:
             updated_at=row.updated_at,
         )
 
-    async def claim(self, conversation_id: str, expected_version: int) -> bool:
+    async def claim(
+        self, conversation_id: str, expected_version: int, now: dt.datetime, stale: dt.datetime
+    ) -> bool:
+        free = expected_version % 2 == 0
+        condition = [C.c.id == conversation_id, C.c.version == expected_version]
+        if not free:
+            condition.append(C.c.updated_at < stale)  # a turn whose process died
         async with self._sessions() as session:
             result = await session.execute(
                 update(C)
-                .where(C.c.id == conversation_id, C.c.version == expected_version)
-                .values(version=expected_version + 1)
+                .where(*condition)
+                .values(version=claimed_version(expected_version), updated_at=now)
             )
             await session.commit()
             return bool(getattr(result, "rowcount", 0) == 1)

@@ -9,7 +9,13 @@ from collections import defaultdict
 from typing import Any
 
 from statemachine.port import AccountInfo, BackendRefusal, BackendUnavailable
-from statemachine.store import ConversationRecord, Handoff, StepCount, StepField
+from statemachine.store import (
+    ConversationRecord,
+    Handoff,
+    StepCount,
+    StepField,
+    claimed_version,
+)
 
 
 class MemoryStore:
@@ -29,11 +35,17 @@ class MemoryStore:
         row = self.rows.get(conversation_id)
         return copy.deepcopy(row) if row else None
 
-    async def claim(self, conversation_id: str, expected_version: int) -> bool:
+    async def claim(
+        self, conversation_id: str, expected_version: int, now: dt.datetime, stale: dt.datetime
+    ) -> bool:
         await asyncio.sleep(0)
-        if self.rows[conversation_id].version != expected_version:
+        row = self.rows[conversation_id]
+        if row.version != expected_version:
             return False
-        self.rows[conversation_id].version += 1
+        if expected_version % 2 and (row.updated_at is None or row.updated_at >= stale):
+            return False  # a turn is under way
+        row.version = claimed_version(expected_version)
+        row.updated_at = now
         return True
 
     async def save(

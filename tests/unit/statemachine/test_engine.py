@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any, cast
 
 import pytest
@@ -199,3 +200,28 @@ async def test_handoff_keeps_the_transcript(engine: FlowEngine, store: MemorySto
     assert keys(record)[0] == "common.handoff_done"
     assert store.handoffs and store.handoffs[0].conversation_id == conversation
     assert any(e.get("choice") == "register" for e in store.handoffs[0].transcript)
+
+
+async def test_an_input_arriving_mid_turn_is_refused_before_the_back_end(
+    engine: FlowEngine, backend: ScriptedBackend, store: MemoryStore
+) -> None:
+    conversation = await started(engine)
+    backend.gate = asyncio.Event()
+    first = asyncio.create_task(engine.handle(conversation, Input(choice="pick:a1")))
+    await asyncio.sleep(0.01)  # the first turn holds the conversation (an odd version)
+    with pytest.raises(ConversationConflict):
+        await engine.handle(conversation, Input(choice="pick:a1"))
+    backend.gate.set()
+    await first
+    assert len([call for call in backend.calls if call[0] == "account"]) == 1
+
+
+async def test_a_turn_whose_process_died_frees_the_conversation_later(
+    engine: FlowEngine, store: MemoryStore
+) -> None:
+    conversation = await started(engine)
+    row = store.rows[conversation]
+    row.version += 1  # claimed by a process that then died
+    row.updated_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    record = await engine.handle(conversation, Input(choice="pick:a1"))
+    assert record.state == "password" and record.version % 2 == 0

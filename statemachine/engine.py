@@ -8,6 +8,7 @@ back-end call that fails leaves the conversation where it was, with a retry.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -146,7 +147,12 @@ class FlowEngine:
         steps: list[tuple[str, str, StepField]] = []
         handoffs: list[Handoff] = []
         self._log_input(record, given)
-        replies = await self._turn(record, given, steps, handoffs)
+        try:
+            replies = await self._turn(record, given, steps, handoffs)
+        except BaseException:
+            # Whatever went wrong, the conversation must not stay held by a dead turn.
+            await self.store.release(conversation_id, expected)
+            raise
         record.replies = [r.to_json() for r in replies]
         self._log_replies(record, replies)
         record.version = expected + 1  # even again: the turn is over
@@ -162,7 +168,7 @@ class FlowEngine:
         or ``office:<id>``)."""
         advanced = []
         for conversation_id in await self.store.waiting_for(key):
-            for _ in range(3):  # a concurrent turn may claim first: try on the fresh copy
+            for attempt in range(20):  # a turn under way holds it: wait for it, briefly
                 record = await self.store.load(conversation_id)
                 if record is None or record.flow is None:
                     break
@@ -172,14 +178,21 @@ class FlowEngine:
                 try:
                     expected = await self._claim(record)
                 except ConversationConflict:
-                    continue  # nothing was done yet: read it again
+                    await asyncio.sleep(0.05 * (attempt + 1))  # nothing was done yet
+                    continue
                 steps: list[tuple[str, str, StepField]] = []
                 kwargs = {"value": str(payload.get("error_code") or ""), "payload": dict(payload)}
                 try:
                     replies = await self._fire(record, trigger, kwargs, steps)
-                except BackendUnavailable:
-                    break  # the person's next input will find out; nothing is lost
+                except (BackendUnavailable, BackendRefusal):
+                    # The person's next input finds out; the conversation is let go.
+                    await self.store.release(record.id, expected)
+                    break
+                except BaseException:
+                    await self.store.release(record.id, expected)
+                    raise
                 if replies is None:
+                    await self.store.release(record.id, expected)
                     break
                 record.replies = [r.to_json() for r in replies]
                 self._log_replies(record, replies)

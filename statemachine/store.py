@@ -70,6 +70,10 @@ class ConversationStore(Protocol):
         """
         ...
 
+    async def release(self, conversation_id: str, claimed_version: int) -> None:
+        """Give a claimed turn back unchanged (it failed): the version is even again."""
+        ...
+
     async def save(
         self,
         record: ConversationRecord,

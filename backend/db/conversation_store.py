@@ -92,6 +92,15 @@ class SqlConversationStore:
             await session.commit()
             return bool(getattr(result, "rowcount", 0) == 1)
 
+    async def release(self, conversation_id: str, claimed_version: int) -> None:
+        async with self._sessions() as session:
+            await session.execute(
+                update(C)
+                .where(C.c.id == conversation_id, C.c.version == claimed_version)
+                .values(version=claimed_version + 1)
+            )
+            await session.commit()
+
     async def save(
         self,
         record: ConversationRecord,

@@ -48,6 +48,11 @@ class MemoryStore:
         row.updated_at = now
         return True
 
+    async def release(self, conversation_id: str, claimed_version: int) -> None:
+        row = self.rows[conversation_id]
+        if row.version == claimed_version:
+            row.version += 1
+
     async def save(
         self,
         record: ConversationRecord,

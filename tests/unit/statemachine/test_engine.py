@@ -225,3 +225,21 @@ async def test_a_turn_whose_process_died_frees_the_conversation_later(
     row.updated_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     record = await engine.handle(conversation, Input(choice="pick:a1"))
     assert record.state == "password" and record.version % 2 == 0
+
+
+async def test_a_turn_that_fails_lets_the_conversation_go(
+    engine: FlowEngine, backend: ScriptedBackend, store: MemoryStore
+) -> None:
+    conversation = await started(engine)
+
+    async def broken(account_id: str) -> Any:
+        raise RuntimeError("a bug")
+
+    healthy = backend.account
+    backend.account = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        await engine.handle(conversation, Input(choice="pick:a1"))
+    assert store.rows[conversation].version % 2 == 0  # not held by the dead turn
+    backend.account = healthy  # type: ignore[method-assign]
+    record = await engine.handle(conversation, Input(choice="pick:a1"))
+    assert record.state == "password"

@@ -172,9 +172,10 @@ class FlowEngine:
                 record = await self.store.load(conversation_id)
                 if record is None or record.flow is None:
                     break
-                trigger = self.flows[record.flow].event_triggers.get(event_type)
-                if trigger is None:
-                    break
+                trigger = self.flows[record.flow].event_triggers.get(event_type, "")
+                event = self.machines[record.flow].events.get(trigger)
+                if event is None or record.state not in event.transitions:
+                    break  # nothing this step does with that event: no need to take it
                 try:
                     expected = await self._claim(record)
                 except ConversationConflict:

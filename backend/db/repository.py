@@ -111,6 +111,24 @@ class SqlRepository:
             query = query.with_for_update()
         return await self.session.scalar(query)
 
+    async def change_account_status(
+        self, account_id: str, expected: Sequence[AccountStatus], new: AccountStatus
+    ) -> bool:
+        """Set the status only while it is one of ``expected``, in one statement.
+
+        A sync runs for seconds or minutes: a webhook that revoked the link, or a
+        deletion, may have changed the status meanwhile and must not be undone.
+        """
+        await self.session.flush()
+        result = await self.session.execute(
+            update(Account)
+            .where(t.accounts.c.id == account_id)
+            .where(t.accounts.c.status.in_(list(expected)))
+            .values(status=new)
+            .execution_options(synchronize_session="fetch")
+        )
+        return bool(getattr(result, "rowcount", 0))
+
     async def list_accounts(
         self, office_id: str, *, include_deleted: bool = False
     ) -> list[Account]:

@@ -162,6 +162,7 @@ api_links = Table(
     _ts("expires_at", nullable=True),
     _ts("created_at"),
     _ts("revoked_at", nullable=True),
+    Column("issuer_grant_id", String(100), nullable=True),
     # R5/R14: at most one active API link per Amex card, across every office.
     Index(
         "uq_api_links_active_amex_card",

@@ -172,6 +172,7 @@ class ApiLink:
     expires_at: dt.datetime | None = None
     created_at: dt.datetime = field(default_factory=utcnow)
     revoked_at: dt.datetime | None = None
+    issuer_grant_id: str | None = None  # the issuer's id of the grant, named by its webhooks
     id: str = field(default_factory=new_id)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from backend.domain.model import AccountStatus, Issuer, LinkStatus
+from backend.domain.model import AccountStatus, ApiLink, Issuer, LinkStatus
 from backend.service import events, jobs
 from backend.service.context import ServiceContext
 
@@ -19,6 +19,7 @@ async def handle_issuer_event(
     subject = str(data.get("grant_subject") or "")
     raw_refs = data.get("card_ids") or []
     card_refs: Sequence[str] = [str(r) for r in raw_refs] if isinstance(raw_refs, list) else []
+    grant_id = str(data.get("grant_id") or "") or None
     async with ctx.uow() as uow:
         repo = uow.repo
         if not await repo.remember_issuer_event(event_id, issuer.value, ctx.clock()):
@@ -29,6 +30,8 @@ async def handle_issuer_event(
                 if link not in links:
                     links.append(link)
         for link in links:
+            if not _same_grant(link, grant_id):
+                continue
             account = await repo.get_account(link.account_id, for_update=True)
             if account is None or account.is_deleted:
                 continue
@@ -58,3 +61,13 @@ async def handle_issuer_event(
                 )
         await uow.commit()
         return True
+
+
+def _same_grant(link: ApiLink, grant_id: str | None) -> bool:
+    """Whether an event naming ``grant_id`` is about this link.
+
+    A card stopped on the member site and linked again at once gets a new grant; the
+    stop's webhook may arrive after that, and must not revoke the new link. Links made
+    before grant ids were kept (and events without one) still match by card and ID.
+    """
+    return grant_id is None or link.issuer_grant_id is None or link.issuer_grant_id == grant_id

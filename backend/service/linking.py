@@ -323,6 +323,7 @@ async def _link(
             tokens=seal_tokens(ctx, tokens),
             expires_at=expiry_of(tokens),
             created_at=ctx.clock(),
+            issuer_grant_id=grant.grant_id,
         )
         await repo.add_link(link)  # R5/R6 backed by unique indexes
         switched = account.sync_method != SyncMethod.API

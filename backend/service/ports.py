@@ -117,6 +117,9 @@ class GrantInfo:
     subject: str  # Amex online-service ID or MyJCB ID
     subject_kind: Literal["single", "combined"]  # R6: combined = MyJCB combined login
     cards: tuple[IssuerCard, ...]
+    # The issuer's id of this grant: its webhooks name it, so an event about an
+    # earlier grant of the same card or ID never touches a newer link.
+    grant_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -146,9 +146,13 @@ async def _sync_leased(ctx: ServiceContext, account_id: str, lease: SyncLease) -
             method == SyncMethod.API and account.status == AccountStatus.NEEDS_REAUTH
         ):
             return SyncResult(account_id, "skipped")
+        if not await uow.repo.change_account_status(
+            account_id, [account.status], AccountStatus.SYNCING
+        ):
+            # Revoked, deleted or re-linked since it was read: its own events decide.
+            return SyncResult(account_id, "skipped")
         run = SyncRun(account_id=account_id, method=method, started_at=ctx.clock())
         await uow.repo.add(run)
-        account.status = AccountStatus.SYNCING
         await uow.commit()
         run_id = run.id
     totals = IngestCounts()
@@ -177,9 +181,12 @@ async def _sync_leased(ctx: ServiceContext, account_id: str, lease: SyncLease) -
         await _fail(ctx, account_id, run_id, InternalSyncError("unexpected error during sync"))
         raise
     async with ctx.uow() as uow:
-        account = await uow.repo.get_account(account_id)
+        account = await uow.repo.get_account(account_id, for_update=True)
         assert account is not None
-        account.status = AccountStatus.ACTIVE
+        # A link revoked (or an account deleted) while the sync ran keeps that status.
+        await uow.repo.change_account_status(
+            account_id, [AccountStatus.SYNCING], AccountStatus.ACTIVE
+        )
         account.last_synced_at = ctx.clock()
         account.last_error = None
         last = await uow.repo.last_sync_run(account_id)
@@ -381,6 +388,10 @@ async def _sync_legacy(ctx: ServiceContext, account_id: str) -> IngestCounts:
         return counts
 
 
+# The statuses a failing sync may move to needs_reauth; never a deleted or disabled account.
+_LIVE = (AccountStatus.SYNCING, AccountStatus.ACTIVE)
+
+
 async def _fail(ctx: ServiceContext, account_id: str, run_id: str, exc: IssuerError) -> None:
     """Put the account and link in the state the error means, and say so."""
     async with ctx.uow() as uow:
@@ -388,9 +399,8 @@ async def _fail(ctx: ServiceContext, account_id: str, run_id: str, exc: IssuerEr
         assert account is not None
         link: ApiLink | None = await uow.repo.active_link_of_account(account_id)
         account.last_error = exc.code
-        account.status = AccountStatus.ACTIVE
         if isinstance(exc, ConsentRevoked):
-            account.status = AccountStatus.NEEDS_REAUTH
+            await uow.repo.change_account_status(account_id, _LIVE, AccountStatus.NEEDS_REAUTH)
             if link is not None:
                 link.status = LinkStatus.REVOKED
                 link.revoked_at = ctx.clock()
@@ -402,7 +412,7 @@ async def _fail(ctx: ServiceContext, account_id: str, run_id: str, exc: IssuerEr
                 account_id=account.id,
             )
         elif isinstance(exc, ReauthRequired | LegacyLoginFailed):
-            account.status = AccountStatus.NEEDS_REAUTH
+            await uow.repo.change_account_status(account_id, _LIVE, AccountStatus.NEEDS_REAUTH)
             if link is not None:
                 link.status = LinkStatus.EXPIRED
             await events.record(
@@ -412,6 +422,10 @@ async def _fail(ctx: ServiceContext, account_id: str, run_id: str, exc: IssuerEr
                 office_id=account.office_id,
                 account_id=account.id,
                 reason=exc.code,
+            )
+        else:
+            await uow.repo.change_account_status(
+                account_id, [AccountStatus.SYNCING], AccountStatus.ACTIVE
             )
         run = await uow.repo.last_sync_run(account_id)
         if run is not None and run.id == run_id:

@@ -11,6 +11,7 @@ from typing import Protocol, Self
 
 from backend.domain.model import (
     Account,
+    AccountStatus,
     ApiLink,
     Card,
     Event,
@@ -57,6 +58,10 @@ class Repository(Protocol):
     async def cards_replaced_by(self, successor_id: str) -> list[Card]: ...
 
     async def get_account(self, account_id: str, *, for_update: bool = False) -> Account | None: ...
+
+    async def change_account_status(
+        self, account_id: str, expected: Sequence[AccountStatus], new: AccountStatus
+    ) -> bool: ...
 
     async def list_accounts(
         self, office_id: str, *, include_deleted: bool = False

@@ -145,6 +145,7 @@ def grant_info(value: Any) -> GrantInfo:
             _choice(data, "subject_kind", ("single", "combined"), "single"),
         ),
         cards=tuple(card(item) for item in _list(data, "cards")),
+        grant_id=_opt_str(data, "grant_id"),
     )
 
 

@@ -52,6 +52,88 @@ async def test_member_site_stop_reaches_renkei_as_a_signed_webhook(renkei: Renke
     assert "link.revoked" in types
 
 
+async def active_amex_grant(renkei: Renkei, card_id: str) -> str:
+    grants = (await renkei.control_get("amex", "/grants"))["grants"]
+    (grant,) = [g for g in grants if g["status"] == "active" and card_id in g["card_ids"]]
+    return str(grant["grant_id"])
+
+
+def revoked(grant_id: str, event_id: str) -> dict[str, Any]:
+    """The issuer's ``link.revoked`` for the demo business card's grant."""
+    return {
+        "event_id": event_id,
+        "type": "link.revoked",
+        "created": int(time.time()),
+        "issuer": "amex",
+        "data": {
+            "grant_subject": "user_good",
+            "grant_id": grant_id,
+            "card_ids": ["amex-biz-1001"],
+        },
+    }
+
+
+async def test_a_late_revocation_of_an_earlier_grant_leaves_the_new_link_alone(
+    renkei: Renkei,
+) -> None:
+    # R16: stopped on the member site, deleted, linked again at once; the stop's webhook
+    # may still be on its way and names the old grant.
+    account = await renkei.account(SHOP, BIZ)
+    await renkei.consent(await switch(renkei, account["id"]), cards=["amex-biz-1001"])
+    old_grant = await active_amex_grant(renkei, "amex-biz-1001")
+    await renkei.stop_link_on_member_site(account["card"]["masked_number"])
+    deleted = await renkei.api.delete(f"/accounts/{account['id']}")
+    assert deleted.status_code == 200, deleted.text
+    shop = await renkei.office(SHOP)
+    created = await renkei.api.post(
+        f"/offices/{shop['id']}/accounts",
+        json={"sync_method": "api", "issuer": "amex", "name": "ビジネス API"},
+    )
+    assert created.status_code == 201, created.text
+    await renkei.consent(created.json()["authorization_url"], cards=["amex-biz-1001"])
+    new_grant = await active_amex_grant(renkei, "amex-biz-1001")
+    relinked_id = created.json()["account_id"]
+
+    secret = issuer_secret(renkei)
+    late = await post_issuer_event(renkei, revoked(old_grant, "evt_late_stop"), secret=secret)
+    assert late.status_code == 200 and late.json()["status"] == "processed"
+    relinked = await renkei.get_account(relinked_id)
+    assert relinked["link"]["status"] == "active"
+    assert relinked["status"] != "needs_reauth"
+    current = await post_issuer_event(renkei, revoked(new_grant, "evt_new_stop"), secret=secret)
+    assert current.status_code == 200
+    stopped = await renkei.get_account(relinked_id)
+    assert stopped["link"]["status"] == "revoked"
+    assert stopped["status"] == "needs_reauth"
+
+
+async def test_a_link_revoked_while_a_sync_runs_stays_revoked(renkei: Renkei) -> None:
+    account = await renkei.account(SHOP, BIZ)
+    await renkei.consent(await switch(renkei, account["id"]), cards=["amex-biz-1001"])
+    await renkei.wait_synced(account["id"], since=account["last_synced_at"])
+    grant = await active_amex_grant(renkei, "amex-biz-1001")
+    await renkei.control(
+        "amex",
+        "/faults",
+        {"path": "/api/v1/transactions/sync", "kind": "slow", "times": 1, "delay": 2},
+    )
+    sync = asyncio.create_task(renkei.api.post(f"/accounts/{account['id']}/sync"))
+    for _ in range(100):
+        if (await renkei.get_account(account["id"]))["status"] == "syncing":
+            break
+        await asyncio.sleep(0.05)
+    event = await post_issuer_event(
+        renkei, revoked(grant, "evt_stop_mid_sync"), secret=issuer_secret(renkei)
+    )
+    assert event.status_code == 200 and event.json()["status"] == "processed"
+    finished = await sync
+    assert finished.status_code == 200 and finished.json()["status"] == "succeeded"
+    # The page fetched before the stop is kept; the revocation is not undone by the sync.
+    after = await renkei.get_account(account["id"])
+    assert after["status"] == "needs_reauth"
+    assert after["link"]["status"] == "revoked"
+
+
 async def test_issuer_webhook_signature_staleness_and_replay(renkei: Renkei) -> None:
     account = await renkei.account(SHOP, BIZ)
     await renkei.consent(await switch(renkei, account["id"]), cards=["amex-biz-1001"])

@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.conversations import Conversations, rendered
 from bot.slack import blocks as kit
+from bot.slack.after_ack import AfterAck
 from bot.slack.errors import MemberUnknown
 from bot.slack.members import Members
 from bot.slack.store import SlackMember, SlackStore
@@ -85,10 +86,17 @@ def request_key(body: dict[str, Any]) -> str | None:
 
 
 class SlackFrontEnd:
-    def __init__(self, conversations: Conversations, store: SlackStore, members: Members) -> None:
+    def __init__(
+        self,
+        conversations: Conversations,
+        store: SlackStore,
+        members: Members,
+        after_ack: AfterAck | None = None,
+    ) -> None:
         self.conversations = conversations
         self.store = store
         self.members = members
+        self.after_ack = after_ack or AfterAck()
 
     def register(self, app: AsyncApp) -> None:
         app.middleware(self.skip_seen)
@@ -134,6 +142,9 @@ class SlackFrontEnd:
         known = word in ("", "cancel", "offices", "channel") or word in FLOW_COMMANDS
         if not known:
             await ack(text=kit.words("slack.unknown_subcommand", locale, word=word))
+            return
+        if self.after_ack.full:
+            await ack(text=kit.words("slack.busy", locale))
             return
         channel_id = str(command.get("channel_id") or "")
         in_dm = channel_id.startswith("D")
@@ -387,7 +398,7 @@ class SlackFrontEnd:
     async def office_overview(self, member: SlackMember) -> list[kit.Block]:
         """Each office of the member with its accounts, as the back end shows them to them."""
         backend = self.members.backend(member)
-        offices = await self.members.offices(member)
+        offices = await self.members.offices(member, fresh=True)
         described = []
         for office in offices:
             accounts = await backend.accounts(office.id)
@@ -548,7 +559,7 @@ class SlackFrontEnd:
         if not channel_id or channel_id.startswith("D"):
             await self.post_text(client, member, kit.words("slack.channel.in_dm", member.locale))
             return
-        offices = await self.members.offices(member)
+        offices = await self.members.offices(member, fresh=True)
         wanted = wanted.strip()
         if wanted:
             offices = [o for o in offices if wanted in (o.id, o.name)] or offices
@@ -671,7 +682,7 @@ class SlackFrontEnd:
     ) -> None:
         """Run the work after the ack; what goes wrong is told to the person, not dropped."""
         try:
-            await work
+            await self.after_ack.run(work)
         except MemberUnknown as unknown:
             await self._tell(client, team_id, user_id, unknown.message_key, email=unknown.email)
         except (BackendUnavailable, BackendRefusal) as exc:

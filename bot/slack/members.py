@@ -18,6 +18,12 @@ from statemachine.port import OfficeInfo
 
 # A changed Slack profile email is picked up after this long.
 REFRESH_AFTER = dt.timedelta(hours=1)
+# How long "this email is a member somewhere" is believed without asking the back end.
+# It only decides whether to start a conversation; every step after it is checked by the
+# back end against the member's role at that moment, so a removal takes effect at once.
+OFFICES_FRESH_FOR = dt.timedelta(minutes=1)
+# A bound on the per-process cache: past it, the oldest half is forgotten.
+OFFICES_CACHED_MAX = 10_000
 
 
 def slack_locale(value: object) -> str:
@@ -28,6 +34,7 @@ class Members:
     def __init__(self, store: SlackStore, backend_http: httpx.AsyncClient) -> None:
         self.store = store
         self.backend_http = backend_http
+        self._offices: dict[str, tuple[dt.datetime, list[OfficeInfo]]] = {}
 
     async def cached_locale(self, team_id: str, user_id: str) -> str:
         """The locale known without asking Slack (before an ack, every millisecond counts)."""
@@ -57,11 +64,29 @@ class Members:
         assert member.email is not None
         return BackendClient(self.backend_http, act_as=member.email)
 
-    async def offices(self, member: SlackMember) -> list[OfficeInfo]:
-        """The member's offices; NotAMember when there is none."""
+    async def offices(self, member: SlackMember, *, fresh: bool = False) -> list[OfficeInfo]:
+        """The member's offices; NotAMember when there is none.
+
+        A member seen with offices in the last minute is not asked about again (one
+        back-end call per Slack command otherwise); an empty answer is never kept, so
+        someone just invited is recognised at once. ``fresh`` asks the back end always,
+        for what is shown (names, roles).
+        """
+        email = member.email or ""
+        now = self.store.clock()
+        cached = self._offices.get(email)
+        if not fresh and cached is not None and now - cached[0] < OFFICES_FRESH_FOR:
+            return cached[1]
         offices = await self.backend(member).offices()
         if not offices:
-            raise NotAMember(member.email or "")
+            self._offices.pop(email, None)
+            raise NotAMember(email)
+        if len(self._offices) >= OFFICES_CACHED_MAX:
+            for stale in sorted(self._offices, key=lambda key: self._offices[key][0])[
+                : OFFICES_CACHED_MAX // 2
+            ]:
+                del self._offices[stale]
+        self._offices[email] = (now, offices)
         return offices
 
     async def dm_channel(self, client: AsyncWebClient, member: SlackMember) -> str:

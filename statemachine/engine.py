@@ -142,8 +142,15 @@ class FlowEngine:
         return record.version
 
     async def handle(self, conversation_id: str, given: Input) -> ConversationRecord:
-        record = await self.get(conversation_id)
-        expected = await self._claim(record)
+        # Taken before any back-end call: while one turn is under way (odd version)
+        # another input is refused here, before it could do anything twice.
+        now = self.clock()
+        taken = await self.store.take(conversation_id, now, now - TURN_LEASE)
+        if taken is None:
+            await self.get(conversation_id)  # ConversationNotFound when there is none
+            raise ConversationConflict(conversation_id)
+        record = taken
+        expected = record.version
         steps: list[tuple[str, str, StepField]] = []
         handoffs: list[Handoff] = []
         self._log_input(record, given)

@@ -70,6 +70,16 @@ class ConversationStore(Protocol):
         """
         ...
 
+    async def take(
+        self, conversation_id: str, now: dt.datetime, stale: dt.datetime
+    ) -> ConversationRecord | None:
+        """Claim the turn (as ``claim``) and answer the record as taken, in one step.
+
+        None when the conversation is unknown or a live turn holds it. A turn is one
+        take and one save: two round trips to the store, not three.
+        """
+        ...
+
     async def release(self, conversation_id: str, claimed_version: int) -> None:
         """Give a claimed turn back unchanged (it failed): the version is even again."""
         ...

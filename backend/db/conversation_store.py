@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -43,6 +43,25 @@ def _row(record: ConversationRecord) -> dict[str, Any]:
     }
 
 
+def _record(row: Any) -> ConversationRecord:
+    return ConversationRecord(
+        id=row.id,
+        user=row.user_email,
+        locale=row.locale,
+        office_id=row.office_id,
+        flow=row.flow,
+        state=row.state,
+        slots=dict(row.slots),
+        history=list(row.history),
+        replies=list(row.replies),
+        transcript=list(row.transcript),
+        waiting_for=row.waiting_for,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
 class SqlConversationStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -57,24 +76,26 @@ class SqlConversationStore:
     async def load(self, conversation_id: str) -> ConversationRecord | None:
         async with self._sessions() as session:
             row = (await session.execute(select(C).where(C.c.id == conversation_id))).first()
-        if row is None:
-            return None
-        return ConversationRecord(
-            id=row.id,
-            user=row.user_email,
-            locale=row.locale,
-            office_id=row.office_id,
-            flow=row.flow,
-            state=row.state,
-            slots=dict(row.slots),
-            history=list(row.history),
-            replies=list(row.replies),
-            transcript=list(row.transcript),
-            waiting_for=row.waiting_for,
-            version=row.version,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+        return None if row is None else _record(row)
+
+    async def take(
+        self, conversation_id: str, now: dt.datetime, stale: dt.datetime
+    ) -> ConversationRecord | None:
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    update(C)
+                    .where(
+                        C.c.id == conversation_id,
+                        # free (even), or held by a turn whose process died
+                        or_(C.c.version % 2 == 0, C.c.updated_at < stale),
+                    )
+                    .values(version=C.c.version + 1 + C.c.version % 2, updated_at=now)
+                    .returning(*C.c)
+                )
+            ).first()
+            await session.commit()
+        return None if row is None else _record(row)
 
     async def claim(
         self, conversation_id: str, expected_version: int, now: dt.datetime, stale: dt.datetime

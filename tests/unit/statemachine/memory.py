@@ -48,6 +48,14 @@ class MemoryStore:
         row.updated_at = now
         return True
 
+    async def take(
+        self, conversation_id: str, now: dt.datetime, stale: dt.datetime
+    ) -> ConversationRecord | None:
+        row = self.rows.get(conversation_id)
+        if row is None or not await self.claim(conversation_id, row.version, now, stale):
+            return None
+        return copy.deepcopy(row)
+
     async def release(self, conversation_id: str, claimed_version: int) -> None:
         row = self.rows[conversation_id]
         if row.version == claimed_version:

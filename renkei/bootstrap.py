@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import os
@@ -136,8 +137,9 @@ def build_runtime(settings: Settings, transport: httpx.AsyncBaseTransport | None
         gateways[Issuer(name)] = gateway
     # The assistant hears the back end's events like any subscriber, in process.
     assistant_events = settings.public_url.rstrip("/") + EVENTS_PATH
+    new_work = asyncio.Event()  # wakes this process's runner after a commit queued work
     services = ServiceContext(
-        uow=lambda: SqlUnitOfWork(sessions),
+        uow=lambda: SqlUnitOfWork(sessions, new_work.set),
         gateways=gateways,
         secrets=FernetSecretBox(secret_keys(settings), reload=lambda: secret_keys(settings)),
         oauth_redirect_uri=settings.oauth_redirect_uri,
@@ -155,6 +157,7 @@ def build_runtime(settings: Settings, transport: httpx.AsyncBaseTransport | None
         webhook_secret=outgoing,
         clock=services.clock,
         sync_interval=dt.timedelta(minutes=settings.sync_interval_minutes),
+        wake=new_work,
     )
     backend_http = connect(settings.public_url, service_token(settings), transport=transport)
     engine_of_flows = FlowEngine(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -29,6 +29,9 @@ from backend.domain.model import (
     Statement,
     SyncRun,
 )
+
+# Set in a session's info when its transaction queues a job or an outbox row.
+NEW_WORK = "renkei_new_work"
 
 
 class SqlRepository:
@@ -335,6 +338,8 @@ class SqlRepository:
 
     async def add_event(self, event: Event, webhook_urls: Sequence[str], now: dt.datetime) -> None:
         """Record an event and, in the same transaction, its outbox rows."""
+        if webhook_urls:
+            self.session.info[NEW_WORK] = True
         self.session.add(event)
         await self.session.flush()
         for url in webhook_urls:
@@ -375,6 +380,7 @@ class SqlRepository:
     async def enqueue_job(
         self, kind: str, payload: dict[str, object], *, lock_key: str | None, run_at: dt.datetime
     ) -> None:
+        self.session.info[NEW_WORK] = True
         await self.session.execute(
             t.jobs.insert().values(
                 kind=kind,
@@ -389,10 +395,20 @@ class SqlRepository:
 
 
 class SqlUnitOfWork:
-    """One transaction: rolls back unless ``commit`` was called."""
+    """One transaction: rolls back unless ``commit`` was called.
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    ``on_new_work`` is told after a commit that queued a job or an outbox row, so a
+    runner in this process starts on it at once instead of at its next poll (runners
+    elsewhere still find it by polling).
+    """
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        on_new_work: Callable[[], None] | None = None,
+    ) -> None:
         self._session_factory = session_factory
+        self._on_new_work = on_new_work
 
     async def __aenter__(self) -> SqlUnitOfWork:
         self.session = self._session_factory()
@@ -410,3 +426,5 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         await self.session.commit()
+        if self.session.info.pop(NEW_WORK, False) and self._on_new_work is not None:
+            self._on_new_work()

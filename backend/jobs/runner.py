@@ -38,6 +38,7 @@ class InProcessRunner:
         poll_interval: float = 0.2,
         sync_interval: dt.timedelta | None = None,
         workers: int = 4,
+        wake: asyncio.Event | None = None,
     ) -> None:
         self._store = store
         self._handlers = handlers
@@ -50,6 +51,9 @@ class InProcessRunner:
         self._workers = workers
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        # Set when this process queued a job or an outbox row (see SqlUnitOfWork): idle
+        # loops start on it at once; work queued by other processes waits for a poll.
+        self._wake = wake or asyncio.Event()
 
     async def run_once(self) -> bool:
         """Run one due job and one round of webhook deliveries; True if anything ran."""
@@ -164,6 +168,7 @@ class InProcessRunner:
 
     async def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
         await asyncio.gather(*self._tasks)
         self._tasks = []
 
@@ -182,11 +187,13 @@ class InProcessRunner:
 
     async def _loop(self, round_: Callable[[], Awaitable[bool]]) -> None:
         while not self._stopping.is_set():
+            # Cleared before the round: work queued while it runs wakes the next wait.
+            self._wake.clear()
             try:
                 busy = await round_()
             except Exception:
                 log.exception("job runner round failed")
                 busy = False
-            if not busy:
+            if not busy and not self._stopping.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self._poll)
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,6 +13,7 @@ from backend.db import tables as t
 from backend.db.job_store import SqlJobStore
 from backend.db.repository import SqlUnitOfWork
 from backend.domain.model import Account, Card, Event, Issuer, Office, SyncMethod
+from backend.jobs.runner import InProcessRunner
 
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 
@@ -104,3 +106,35 @@ async def test_issuer_webhook_ids_are_per_issuer_and_replays_are_seen(
     assert await remember("amex") is False
     racing = await asyncio.gather(*(remember("jcb") for _ in range(3)))
     assert racing == [False, False, False]
+
+
+async def test_work_queued_in_this_process_wakes_an_idle_runner_before_its_poll(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    new_work = asyncio.Event()
+    ran = asyncio.Event()
+
+    async def handler(payload: dict[str, Any]) -> object:
+        ran.set()
+        return payload
+
+    runner = InProcessRunner(
+        SqlJobStore(sessions),
+        {"sync_account": handler},
+        sender=None,
+        webhook_secret=None,
+        clock=lambda: NOW,
+        poll_interval=600.0,  # only a wake can start the job within the test
+        workers=1,
+        wake=new_work,
+    )
+    runner.start()
+    try:
+        await asyncio.sleep(0.2)  # the worker found nothing and waits
+        async with SqlUnitOfWork(sessions, new_work.set) as uow:
+            await uow.repo.enqueue_job("sync_account", {}, lock_key="account:w", run_at=NOW)
+            assert not new_work.is_set()  # not before the commit: nothing to claim yet
+            await uow.commit()
+        await asyncio.wait_for(ran.wait(), timeout=30)
+    finally:
+        await runner.stop()

@@ -21,7 +21,7 @@ from typing import Any, cast
 import psycopg
 
 from backend.db.conversation_store import SqlConversationStore
-from backend.db.engine import make_engine, make_sessions, migrate
+from backend.db.engine import make_engine, migrate
 from bench.databases import psycopg_url, sqlite_path, sqlite_url
 from bench.result import FigureResult, Row
 from bench.timing import best_rate
@@ -80,7 +80,7 @@ async def renkei_turns(database_url: str, turns: int, repeats: int) -> tuple[flo
         backend = cast(BackendPort, MemoryBackend())
         flows = FlowEngine(
             ALL_FLOWS,
-            SqlConversationStore(make_sessions(engine)),
+            SqlConversationStore(engine),
             lambda user: backend,
             label=choice_label,
         )

@@ -162,7 +162,7 @@ def build_runtime(settings: Settings, transport: httpx.AsyncBaseTransport | None
     backend_http = connect(settings.public_url, service_token(settings), transport=transport)
     engine_of_flows = FlowEngine(
         ALL_FLOWS,
-        SqlConversationStore(sessions),
+        SqlConversationStore(engine),
         lambda user: BackendClient(backend_http, act_as=user),
         label=choice_label,
         clock=services.clock,

@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Insert, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend.db import tables as t
 from statemachine.store import (
@@ -24,6 +24,38 @@ from statemachine.store import (
 )
 
 C = t.conversations
+COUNTS = t.flow_step_counts
+
+# A turn's statements, built once: building SQLAlchemy expressions costs more than
+# SQLite takes to run them. Bound names are not column names (those are reserved).
+_TAKE = (
+    update(C)
+    .where(
+        C.c.id == bindparam("b_id"),
+        # free (even), or held by a turn whose process died
+        or_(C.c.version % 2 == 0, C.c.updated_at < bindparam("b_stale")),
+    )
+    .values(version=C.c.version + 1 + C.c.version % 2, updated_at=bindparam("b_now"))
+    .returning(*C.c)
+)
+# The SET columns come from each execution's parameters (the record's row).
+_SAVE = update(C).where(C.c.id == bindparam("b_id"), C.c.version == bindparam("b_expected"))
+
+
+def _count_statement(dialect: str) -> Insert:
+    """The step counts' upsert, run once per counted step (executemany)."""
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(COUNTS)
+    return statement.on_conflict_do_update(
+        index_elements=[COUNTS.c.flow, COUNTS.c.step],
+        set_={
+            name: COUNTS.c[name] + statement.excluded[name]
+            for name in ("entered", "completed", "abandoned")
+        },
+    )
+
+
+_COUNT = {dialect: _count_statement(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 def _row(record: ConversationRecord) -> dict[str, Any]:
@@ -63,38 +95,30 @@ def _record(row: Any) -> ConversationRecord:
 
 
 class SqlConversationStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._count = _COUNT[engine.dialect.name]
 
     async def create(self, record: ConversationRecord) -> None:
-        async with self._sessions() as session:
-            await session.execute(
+        async with self._engine.begin() as connection:
+            await connection.execute(
                 C.insert().values(id=record.id, created_at=record.created_at, **_row(record))
             )
-            await session.commit()
 
     async def load(self, conversation_id: str) -> ConversationRecord | None:
-        async with self._sessions() as session:
-            row = (await session.execute(select(C).where(C.c.id == conversation_id))).first()
+        async with self._engine.begin() as connection:
+            row = (await connection.execute(select(C).where(C.c.id == conversation_id))).first()
         return None if row is None else _record(row)
 
     async def take(
         self, conversation_id: str, now: dt.datetime, stale: dt.datetime
     ) -> ConversationRecord | None:
-        async with self._sessions() as session:
+        async with self._engine.begin() as connection:
             row = (
-                await session.execute(
-                    update(C)
-                    .where(
-                        C.c.id == conversation_id,
-                        # free (even), or held by a turn whose process died
-                        or_(C.c.version % 2 == 0, C.c.updated_at < stale),
-                    )
-                    .values(version=C.c.version + 1 + C.c.version % 2, updated_at=now)
-                    .returning(*C.c)
+                await connection.execute(
+                    _TAKE, {"b_id": conversation_id, "b_stale": stale, "b_now": now}
                 )
             ).first()
-            await session.commit()
         return None if row is None else _record(row)
 
     async def claim(
@@ -104,23 +128,21 @@ class SqlConversationStore:
         condition = [C.c.id == conversation_id, C.c.version == expected_version]
         if not free:
             condition.append(C.c.updated_at < stale)  # a turn whose process died
-        async with self._sessions() as session:
-            result = await session.execute(
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
                 update(C)
                 .where(*condition)
                 .values(version=claimed_version(expected_version), updated_at=now)
             )
-            await session.commit()
             return bool(getattr(result, "rowcount", 0) == 1)
 
     async def release(self, conversation_id: str, claimed_version: int) -> None:
-        async with self._sessions() as session:
-            await session.execute(
+        async with self._engine.begin() as connection:
+            await connection.execute(
                 update(C)
                 .where(C.c.id == conversation_id, C.c.version == claimed_version)
                 .values(version=claimed_version + 1)
             )
-            await session.commit()
 
     async def save(
         self,
@@ -128,23 +150,22 @@ class SqlConversationStore:
         expected_version: int,
         steps: list[tuple[str, str, StepField]],
     ) -> bool:
-        async with self._sessions() as session:
-            result = await session.execute(
-                update(C)
-                .where(C.c.id == record.id, C.c.version == expected_version)
-                .values(**_row(record))
+        async with self._engine.connect() as connection:
+            result = await connection.execute(
+                _SAVE, {"b_id": record.id, "b_expected": expected_version, **_row(record)}
             )
             if getattr(result, "rowcount", 0) != 1:
-                await session.rollback()
+                await connection.rollback()
                 return False
             if steps:
-                await self._count(session, steps)
-            await session.commit()
+                await self._count_steps(connection, steps)
+            await connection.commit()
             return True
 
-    @staticmethod
-    async def _count(session: AsyncSession, steps: list[tuple[str, str, StepField]]) -> None:
-        """A turn's step counts in one upsert (a turn leaves one step and enters another)."""
+    async def _count_steps(
+        self, connection: AsyncConnection, steps: list[tuple[str, str, StepField]]
+    ) -> None:
+        """A turn's step counts (a turn leaves one step and enters another)."""
         rows: dict[tuple[str, str], dict[str, Any]] = {}
         for flow, step, field in steps:
             row = rows.setdefault(
@@ -152,29 +173,17 @@ class SqlConversationStore:
                 {"flow": flow, "step": step, "entered": 0, "completed": 0, "abandoned": 0},
             )
             row[field] += 1
-        dialect = session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        counts = t.flow_step_counts
-        statement = insert(counts).values(list(rows.values()))
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[counts.c.flow, counts.c.step],
-                set_={
-                    name: counts.c[name] + statement.excluded[name]
-                    for name in ("entered", "completed", "abandoned")
-                },
-            )
-        )
+        await connection.execute(self._count, list(rows.values()))
 
     async def waiting_for(self, key: str) -> list[str]:
-        async with self._sessions() as session:
-            rows = await session.execute(select(C.c.id).where(C.c.waiting_for == key))
+        async with self._engine.begin() as connection:
+            rows = await connection.execute(select(C.c.id).where(C.c.waiting_for == key))
             return [row.id for row in rows]
 
     async def step_counts(self, idle_before: dt.datetime) -> list[StepCount]:
-        async with self._sessions() as session:
+        async with self._engine.begin() as connection:
             counted = (
-                await session.execute(
+                await connection.execute(
                     select(t.flow_step_counts).order_by(
                         t.flow_step_counts.c.flow, t.flow_step_counts.c.step
                     )
@@ -182,7 +191,7 @@ class SqlConversationStore:
             ).all()
             # A conversation left mid-flow for long is abandoned where it stopped.
             idle = (
-                await session.execute(
+                await connection.execute(
                     select(C.c.flow, C.c.state, func.count())
                     .where(and_(C.c.flow.is_not(None), C.c.updated_at < idle_before))
                     .group_by(C.c.flow, C.c.state)
@@ -205,8 +214,8 @@ class SqlConversationStore:
         return result
 
     async def add_handoff(self, handoff: Handoff) -> None:
-        async with self._sessions() as session:
-            await session.execute(
+        async with self._engine.begin() as connection:
+            await connection.execute(
                 t.handoffs.insert().values(
                     id=handoff.id,
                     conversation_id=handoff.conversation_id,
@@ -217,12 +226,11 @@ class SqlConversationStore:
                     created_at=handoff.created_at,
                 )
             )
-            await session.commit()
 
     async def unrouted_handoffs(self, limit: int = 50) -> list[Handoff]:
-        async with self._sessions() as session:
+        async with self._engine.begin() as connection:
             rows = (
-                await session.execute(
+                await connection.execute(
                     select(t.handoffs)
                     .where(t.handoffs.c.routed_at.is_(None))
                     .order_by(t.handoffs.c.created_at)
@@ -244,8 +252,7 @@ class SqlConversationStore:
         ]
 
     async def mark_handoff_routed(self, handoff_id: str, at: dt.datetime) -> None:
-        async with self._sessions() as session:
-            await session.execute(
+        async with self._engine.begin() as connection:
+            await connection.execute(
                 update(t.handoffs).where(t.handoffs.c.id == handoff_id).values(routed_at=at)
             )
-            await session.commit()

@@ -89,7 +89,7 @@ def mount(app: FastAPI, runtime: Runtime) -> None:
         runtime.sessions,
         store,
         runtime.conversations,
-        SqlConversationStore(runtime.sessions),
+        SqlConversationStore(runtime.engine),
         clients,
         support_channel=settings.slack_support_channel,
     )

@@ -163,6 +163,23 @@ async def test_r5_r14_one_amex_card_one_link_across_offices(renkei: Renkei) -> N
     assert sorted(u["api_linked"] for u in uses) == [False, True]
 
 
+async def stop_delete_and_link_again(renkei: Renkei, account: dict[str, Any]) -> str:
+    """R16: the business card's link stopped on the member site, its account deleted, and
+    the card linked at once to a new API account of the shop; answers the new account's id."""
+    await renkei.stop_link_on_member_site(account["card"]["masked_number"])
+    deleted = await renkei.api.delete(f"/accounts/{account['id']}")
+    assert deleted.status_code == 200, deleted.text
+    shop = await renkei.office(SHOP)
+    created = await renkei.api.post(
+        f"/offices/{shop['id']}/accounts",
+        json={"sync_method": "api", "issuer": "amex", "name": "ビジネス API"},
+    )
+    assert created.status_code == 201, created.text
+    callback = await renkei.consent(created.json()["authorization_url"], cards=["amex-biz-1001"])
+    assert callback.status_code == 200
+    return str(created.json()["account_id"])
+
+
 async def test_r10_r16_amex_api_account_deleted_only_after_stop_on_member_site(
     renkei: Renkei,
 ) -> None:
@@ -172,19 +189,8 @@ async def test_r10_r16_amex_api_account_deleted_only_after_stop_on_member_site(
     assert refused.status_code == 409
     assert error_of(refused)["code"] == "revoke_at_issuer_first"
     assert (await renkei.get_account(account["id"]))["status"] != "deleted"
-    await renkei.stop_link_on_member_site(account["card"]["masked_number"])
-    deleted = await renkei.api.delete(f"/accounts/{account['id']}")
-    assert deleted.status_code == 200, deleted.text
     # R16: after the stop the card can be API-linked again, to another account.
-    shop = await renkei.office(SHOP)
-    created = await renkei.api.post(
-        f"/offices/{shop['id']}/accounts",
-        json={"sync_method": "api", "issuer": "amex", "name": "ビジネス API"},
-    )
-    assert created.status_code == 201, created.text
-    callback = await renkei.consent(created.json()["authorization_url"], cards=["amex-biz-1001"])
-    assert callback.status_code == 200
-    relinked = await renkei.get_account(created.json()["account_id"])
+    relinked = await renkei.get_account(await stop_delete_and_link_again(renkei, account))
     assert relinked["status"] in ("active", "syncing")
     assert relinked["card"]["masked_number"] == account["card"]["masked_number"]
 

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from backend.service.outbox import sign, verify
 from tests.e2e.conftest import Renkei, running_renkei
-from tests.e2e.test_backend_rules import BIZ, SHOP, switch
+from tests.e2e.test_backend_rules import BIZ, SHOP, stop_delete_and_link_again, switch
 from tests.support.servers import serve_asgi
 
 
@@ -81,18 +81,8 @@ async def test_a_late_revocation_of_an_earlier_grant_leaves_the_new_link_alone(
     account = await renkei.account(SHOP, BIZ)
     await renkei.consent(await switch(renkei, account["id"]), cards=["amex-biz-1001"])
     old_grant = await active_amex_grant(renkei, "amex-biz-1001")
-    await renkei.stop_link_on_member_site(account["card"]["masked_number"])
-    deleted = await renkei.api.delete(f"/accounts/{account['id']}")
-    assert deleted.status_code == 200, deleted.text
-    shop = await renkei.office(SHOP)
-    created = await renkei.api.post(
-        f"/offices/{shop['id']}/accounts",
-        json={"sync_method": "api", "issuer": "amex", "name": "ビジネス API"},
-    )
-    assert created.status_code == 201, created.text
-    await renkei.consent(created.json()["authorization_url"], cards=["amex-biz-1001"])
+    relinked_id = await stop_delete_and_link_again(renkei, account)
     new_grant = await active_amex_grant(renkei, "amex-biz-1001")
-    relinked_id = created.json()["account_id"]
 
     secret = issuer_secret(renkei)
     late = await post_issuer_event(renkei, revoked(old_grant, "evt_late_stop"), secret=secret)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import httpx
@@ -43,6 +43,7 @@ FLOW_COMMANDS = {
     "jcb": "jcb_card_change",
     "status": "status",
 }
+REQUEST_KEY = "renkei_request_key"  # in bolt's per-request context
 NEW_CONVERSATION = "new"  # a button's conversation part: start one (notices in channels)
 # Errors of views.open that mean the modal cannot be shown: say it in the DM instead.
 TRIGGER_GONE = {"expired_trigger_id", "invalid_trigger_id", "exchanged_trigger_id"}
@@ -99,7 +100,7 @@ class SlackFrontEnd:
         self.after_ack = after_ack or AfterAck()
 
     def register(self, app: AsyncApp) -> None:
-        app.middleware(self.skip_seen)
+        app.middleware(self.note_request_key)
         app.command(COMMAND)(self.on_command)
         app.action(re.compile(f"^{kit.CHOICE_ACTION}"))(self.on_choice)
         app.action(re.compile(f"^{kit.LINK_ACTION}"))(self.on_link)
@@ -111,17 +112,11 @@ class SlackFrontEnd:
         app.event("message")(self.on_message)
 
     # ------------------------------------------------------------------ middleware
-    async def skip_seen(
+    async def note_request_key(
         self, req: AsyncBoltRequest, resp: BoltResponse, next: Next
     ) -> BoltResponse | None:
-        """A request Slack sends again (X-Slack-Retry-Num) is acked, not handled twice.
-
-        Kept in the database, so a retry that reaches another process is caught too.
-        """
-        key = request_key(req.body)
-        if key is not None and not await self.store.first_time(key):
-            log.info("Slack request %s seen before; acked without handling", key)
-            return BoltResponse(status=200, body="")
+        """What makes this request unique, for ``_guarded`` to skip a retry's work."""
+        req.context[REQUEST_KEY] = request_key(req.body)
         return await next()
 
     # ------------------------------------------------------------------ slash command
@@ -150,11 +145,14 @@ class SlackFrontEnd:
         in_dm = channel_id.startswith("D")
         if word == "offices":
             await ack()
-            await self._offices_modal(client, team_id, user_id, str(command["trigger_id"]), locale)
+            await self._offices_modal(
+                context, client, team_id, user_id, str(command["trigger_id"]), locale
+            )
             return
         if word == "channel":
             await ack()
             await self._guarded(
+                context,
                 client,
                 team_id,
                 user_id,
@@ -165,7 +163,9 @@ class SlackFrontEnd:
             await ack()
         else:
             await ack(text=kit.words("slack.replied_in_dm", locale))
-        await self._guarded(client, team_id, user_id, self._command(client, team_id, user_id, word))
+        await self._guarded(
+            context, client, team_id, user_id, self._command(client, team_id, user_id, word)
+        )
 
     async def _command(self, client: AsyncWebClient, team_id: str, user_id: str, word: str) -> None:
         member = await self.members.resolve(client, team_id, user_id)
@@ -195,7 +195,7 @@ class SlackFrontEnd:
         await ack()
         team_id, user_id = str(context.team_id or ""), str(body["user"]["id"])
         await self._guarded(
-            client, team_id, user_id, self._choice(client, team_id, user_id, body, action)
+            context, client, team_id, user_id, self._choice(client, team_id, user_id, body, action)
         )
 
     async def _choice(
@@ -255,6 +255,7 @@ class SlackFrontEnd:
         team_id, user_id = str(context.team_id or ""), str(body["user"]["id"])
         office_id, _, channel_id = str(action.get("value") or "").partition(kit.SEPARATOR)
         await self._guarded(
+            context,
             client,
             team_id,
             user_id,
@@ -278,6 +279,7 @@ class SlackFrontEnd:
         opened = await self._open_loading(client, str(body["trigger_id"]), locale)
         if opened is None:
             await self._guarded(
+                context,
                 client,
                 team_id,
                 user_id,
@@ -285,6 +287,7 @@ class SlackFrontEnd:
             )
             return
         await self._guarded(
+            context,
             client,
             team_id,
             user_id,
@@ -350,6 +353,7 @@ class SlackFrontEnd:
         values = view.get("state", {}).get("values", {})
         text = str(values.get(kit.INPUT_BLOCK, {}).get(kit.INPUT_ACTION, {}).get("value") or "")
         await self._guarded(
+            context,
             client,
             team_id,
             user_id,
@@ -372,7 +376,13 @@ class SlackFrontEnd:
         await ack()
 
     async def _offices_modal(
-        self, client: AsyncWebClient, team_id: str, user_id: str, trigger_id: str, locale: str
+        self,
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+        team_id: str,
+        user_id: str,
+        trigger_id: str,
+        locale: str,
     ) -> None:
         opened = await self._open_loading(client, trigger_id, locale)
 
@@ -393,7 +403,7 @@ class SlackFrontEnd:
                 view=kit.info_view(member.locale, body),
             )
 
-        await self._guarded(client, team_id, user_id, work())
+        await self._guarded(context, client, team_id, user_id, work())
 
     async def office_overview(self, member: SlackMember) -> list[kit.Block]:
         """Each office of the member with its accounts, as the back end shows them to them."""
@@ -449,13 +459,19 @@ class SlackFrontEnd:
         team_id, user_id = str(context.team_id or ""), str(event.get("user") or "")
         if subtype == "file_share" and event.get("files"):
             await self._guarded(
-                client, team_id, user_id, self._shared_file(client, team_id, user_id, event)
+                context,
+                client,
+                team_id,
+                user_id,
+                self._shared_file(client, team_id, user_id, event),
             )
             return
         text = str(event.get("text") or "").strip()
         if subtype or not text:
             return
-        await self._guarded(client, team_id, user_id, self._dm(client, team_id, user_id, event))
+        await self._guarded(
+            context, client, team_id, user_id, self._dm(client, team_id, user_id, event)
+        )
 
     async def _dm_member(
         self, client: AsyncWebClient, team_id: str, user_id: str, event: dict[str, Any]
@@ -678,9 +694,30 @@ class SlackFrontEnd:
         await client.chat_postMessage(channel=channel, text=text, blocks=blocks)
 
     async def _guarded(
-        self, client: AsyncWebClient, team_id: str, user_id: str, work: Awaitable[None]
+        self,
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+        team_id: str,
+        user_id: str,
+        work: Coroutine[Any, Any, None],
     ) -> None:
-        """Run the work after the ack; what goes wrong is told to the person, not dropped."""
+        """Run the work after the ack; what goes wrong is told to the person, not dropped.
+
+        A request Slack sends again (X-Slack-Retry-Num) is acked like the first and its
+        work skipped here: the check writes to the database, which would make the ack
+        wait behind other writers if it came first. Kept in the database, so a retry
+        that reaches another process is caught too.
+        """
+        key = context.get(REQUEST_KEY)
+        try:
+            first = key is None or await self.store.first_time(str(key))
+        except BaseException:
+            work.close()
+            raise
+        if not first:
+            log.info("Slack request %s seen before; its work is not done twice", key)
+            work.close()
+            return
         try:
             await self.after_ack.run(work)
         except MemberUnknown as unknown:

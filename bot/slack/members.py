@@ -22,8 +22,8 @@ REFRESH_AFTER = dt.timedelta(hours=1)
 # It only decides whether to start a conversation; every step after it is checked by the
 # back end against the member's role at that moment, so a removal takes effect at once.
 OFFICES_FRESH_FOR = dt.timedelta(minutes=1)
-# A bound on the per-process cache: past it, the oldest half is forgotten.
-OFFICES_CACHED_MAX = 10_000
+# A bound on each per-process cache.
+CACHED_MAX = 10_000
 
 
 def slack_locale(value: object) -> str:
@@ -35,11 +35,25 @@ class Members:
         self.store = store
         self.backend_http = backend_http
         self._offices: dict[str, tuple[dt.datetime, list[OfficeInfo]]] = {}
+        # Read before each ack: kept in memory so an ack never waits on the database.
+        # Only a display preference; ``resolve`` refreshes it from Slack every hour.
+        self._locales: dict[tuple[str, str], str] = {}
 
     async def cached_locale(self, team_id: str, user_id: str) -> str:
         """The locale known without asking Slack (before an ack, every millisecond counts)."""
-        known = await self.store.member(team_id, user_id)
-        return known.locale if known is not None else "ja"
+        locale = self._locales.get((team_id, user_id))
+        if locale is None:
+            known = await self.store.member(team_id, user_id)
+            if known is None:
+                return "ja"  # not remembered: resolve will learn it from Slack
+            locale = self._remember_locale(known)
+        return locale
+
+    def _remember_locale(self, member: SlackMember) -> str:
+        if len(self._locales) >= CACHED_MAX:
+            self._locales.clear()  # rebuilt from the database as people come back
+        self._locales[(member.team_id, member.user_id)] = member.locale
+        return member.locale
 
     async def resolve(self, client: AsyncWebClient, team_id: str, user_id: str) -> SlackMember:
         """The member behind a Slack user; NoEmail when Slack shows no email."""
@@ -49,6 +63,7 @@ class Members:
             and known.email
             and self.store.clock() - known.updated_at < REFRESH_AFTER
         ):
+            self._remember_locale(known)
             return known
         answer = await client.users_info(user=user_id, include_locale=True)
         user = answer.get("user") or {}
@@ -56,6 +71,7 @@ class Members:
         member = await self.store.save_member(
             team_id, user_id, email, slack_locale(user.get("locale"))
         )
+        self._remember_locale(member)
         if member.email is None:
             raise NoEmail()
         return member
@@ -81,9 +97,9 @@ class Members:
         if not offices:
             self._offices.pop(email, None)
             raise NotAMember(email)
-        if len(self._offices) >= OFFICES_CACHED_MAX:
+        if len(self._offices) >= CACHED_MAX:
             for stale in sorted(self._offices, key=lambda key: self._offices[key][0])[
-                : OFFICES_CACHED_MAX // 2
+                : CACHED_MAX // 2
             ]:
                 del self._offices[stale]
         self._offices[email] = (now, offices)

@@ -70,3 +70,11 @@ async def test_not_a_member_is_never_remembered(now: list[dt.datetime]) -> None:
     backend.offices = [OFFICE]  # invited a moment later: recognised at once
     assert len(await members.offices(member())) == 1
     assert backend.calls == 2
+
+
+async def test_a_known_locale_is_answered_without_the_database(now: list[dt.datetime]) -> None:
+    # The store here has no database at all: asking it would fail the ack.
+    members = members_over(Backend(), now)
+    english = SlackMember("T1", "U2", "staff@example.jp", "en", None, None, START)
+    members._remember_locale(english)
+    assert await members.cached_locale("T1", "U2") == "en"

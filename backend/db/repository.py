@@ -22,6 +22,7 @@ from backend.domain.model import (
     Issuer,
     LinkStatus,
     Membership,
+    NewStatement,
     Office,
     PendingAuthorization,
     Role,
@@ -32,6 +33,7 @@ from backend.domain.model import (
 
 # Set in a session's info when its transaction queues a job or an outbox row.
 NEW_WORK = "renkei_new_work"
+_COLUMNS = [column.name for column in t.statements.columns]  # of statements
 
 
 class SqlRepository:
@@ -277,14 +279,16 @@ class SqlRepository:
         )
         return list((await self.session.scalars(query)).all())
 
-    async def insert_statements(self, rows: Sequence[Statement]) -> None:
+    async def insert_statements(self, rows: Sequence[NewStatement]) -> None:
         """New statements in one multi-row insert (no ORM bookkeeping per row)."""
         if not rows:
             return
-        columns = [column.name for column in t.statements.columns]
-        await self.session.execute(
-            t.statements.insert(), [{name: getattr(row, name) for name in columns} for row in rows]
-        )
+        values = [
+            # A plain NewStatement's fields are the columns; a tracked one carries more.
+            vars(row) if type(row) is NewStatement else {n: getattr(row, n) for n in _COLUMNS}
+            for row in rows
+        ]
+        await self.session.execute(t.statements.insert(), values)
 
     async def delete_statements_by_txn(self, account_id: str, txn_ids: Sequence[str]) -> int:
         if not txn_ids:

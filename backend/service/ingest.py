@@ -7,7 +7,13 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from backend.domain.model import Account, Statement, StatementSource, StatementStatus
+from backend.domain.model import (
+    Account,
+    NewStatement,
+    Statement,
+    StatementSource,
+    StatementStatus,
+)
 from backend.domain.statements import NaturalKey, natural_key, surplus_of_batch
 from backend.service.ports import IssuerStatement
 from backend.service.uow import Repository
@@ -22,8 +28,8 @@ class IngestCounts:
 
 def _new_row(
     account: Account, card_id: str, line: IssuerStatement, source: StatementSource, now: dt.datetime
-) -> Statement:
-    return Statement(
+) -> NewStatement:
+    return NewStatement(
         account_id=account.id,
         card_id=card_id,
         issuer_txn_id=line.transaction_id,
@@ -41,7 +47,7 @@ def _new_row(
     )
 
 
-def _apply(row: Statement, line: IssuerStatement, now: dt.datetime) -> bool:
+def _apply(row: NewStatement, line: IssuerStatement, now: dt.datetime) -> bool:
     """Bring a stored row up to date with the issuer's line; True when anything changed."""
     changes = {
         "issuer_txn_id": line.transaction_id or row.issuer_txn_id,
@@ -76,9 +82,10 @@ async def ingest_api_lines(
     adopted by natural key; only the rest is inserted.
     """
     counts = IngestCounts()
-    fresh: list[Statement] = []
+    fresh: list[NewStatement] = []
     txn_ids = [line.transaction_id for _, line in lines if line.transaction_id]
-    by_txn = dict(await repo.statements_by_txn_ids(account.id, txn_ids))
+    # Stored rows, and the page's new ones (a line may come twice in one page).
+    by_txn: dict[str, NewStatement] = dict(await repo.statements_by_txn_ids(account.id, txn_ids))
     unmatched = [(cid, line) for cid, line in lines if line.transaction_id not in by_txn]
     orphans: dict[NaturalKey, list[Statement]] = defaultdict(list)
     if unmatched:
@@ -105,10 +112,10 @@ async def ingest_api_lines(
             if line.transaction_id:
                 by_txn[line.transaction_id] = adopted
             continue
-        row = _new_row(account, card_id, line, StatementSource.API, now)
-        fresh.append(row)
+        new = _new_row(account, card_id, line, StatementSource.API, now)
+        fresh.append(new)
         if line.transaction_id:
-            by_txn[line.transaction_id] = row
+            by_txn[line.transaction_id] = new
         counts.added += 1
     await repo.flush()  # the updates of stored rows
     # New lines in one multi-row insert: a first sync brings thousands per page.

@@ -17,6 +17,7 @@ from backend.domain.model import (
     Event,
     Issuer,
     Membership,
+    NewStatement,
     Office,
     PendingAuthorization,
     Role,
@@ -103,7 +104,7 @@ class Repository(Protocol):
         self, account_id: str, card_ids: Sequence[str], dates: Sequence[dt.date]
     ) -> list[Statement]: ...
 
-    async def insert_statements(self, rows: Sequence[Statement]) -> None: ...
+    async def insert_statements(self, rows: Sequence[NewStatement]) -> None: ...
 
     async def delete_statements_by_txn(self, account_id: str, txn_ids: Sequence[str]) -> int: ...
 

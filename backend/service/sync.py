@@ -183,28 +183,30 @@ async def _sync_leased(ctx: ServiceContext, account_id: str, lease: SyncLease) -
     async with ctx.uow() as uow:
         account = await uow.repo.get_account(account_id, for_update=True)
         assert account is not None
-        # A link revoked (or an account deleted) while the sync ran keeps that status.
-        await uow.repo.change_account_status(
+        # A link revoked (or an account deleted) while the sync ran keeps that status;
+        # the pages fetched are kept, and the revocation's own event is the news.
+        still_ours = await uow.repo.change_account_status(
             account_id, [AccountStatus.SYNCING], AccountStatus.ACTIVE
         )
         account.last_synced_at = ctx.clock()
-        account.last_error = None
         last = await uow.repo.last_sync_run(account_id)
         if last is not None and last.id == run_id:
             last.status = "succeeded"
             last.added, last.modified, last.removed = totals.added, totals.modified, totals.removed
             last.finished_at = ctx.clock()
-        await events.record(
-            ctx,
-            uow.repo,
-            events.EventType.SYNC_COMPLETED,
-            office_id=account.office_id,
-            account_id=account.id,
-            added=totals.added,
-            modified=totals.modified,
-            removed=totals.removed,
-            issuer=str(account.issuer),
-        )
+        if still_ours:
+            account.last_error = None
+            await events.record(
+                ctx,
+                uow.repo,
+                events.EventType.SYNC_COMPLETED,
+                office_id=account.office_id,
+                account_id=account.id,
+                added=totals.added,
+                modified=totals.modified,
+                removed=totals.removed,
+                issuer=str(account.issuer),
+            )
         await uow.commit()
     return SyncResult(account_id, "succeeded", totals.added, totals.modified, totals.removed)
 
@@ -388,10 +390,6 @@ async def _sync_legacy(ctx: ServiceContext, account_id: str) -> IngestCounts:
         return counts
 
 
-# The statuses a failing sync may move to needs_reauth; never a deleted or disabled account.
-_LIVE = (AccountStatus.SYNCING, AccountStatus.ACTIVE)
-
-
 async def _fail(ctx: ServiceContext, account_id: str, run_id: str, exc: IssuerError) -> None:
     """Put the account and link in the state the error means, and say so."""
     async with ctx.uow() as uow:
@@ -399,34 +397,35 @@ async def _fail(ctx: ServiceContext, account_id: str, run_id: str, exc: IssuerEr
         assert account is not None
         link: ApiLink | None = await uow.repo.active_link_of_account(account_id)
         account.last_error = exc.code
+        # Only while the account is still this sync's: if it was linked again meanwhile
+        # (active), revoked by a webhook or deleted, the newer state and link stand.
+        ours = [AccountStatus.SYNCING]
         if isinstance(exc, ConsentRevoked):
-            await uow.repo.change_account_status(account_id, _LIVE, AccountStatus.NEEDS_REAUTH)
-            if link is not None:
-                link.status = LinkStatus.REVOKED
-                link.revoked_at = ctx.clock()
-            await events.record(
-                ctx,
-                uow.repo,
-                events.EventType.LINK_REVOKED,
-                office_id=account.office_id,
-                account_id=account.id,
-            )
+            if await uow.repo.change_account_status(account_id, ours, AccountStatus.NEEDS_REAUTH):
+                if link is not None:
+                    link.status = LinkStatus.REVOKED
+                    link.revoked_at = ctx.clock()
+                await events.record(
+                    ctx,
+                    uow.repo,
+                    events.EventType.LINK_REVOKED,
+                    office_id=account.office_id,
+                    account_id=account.id,
+                )
         elif isinstance(exc, ReauthRequired | LegacyLoginFailed):
-            await uow.repo.change_account_status(account_id, _LIVE, AccountStatus.NEEDS_REAUTH)
-            if link is not None:
-                link.status = LinkStatus.EXPIRED
-            await events.record(
-                ctx,
-                uow.repo,
-                events.EventType.LINK_NEEDS_REAUTH,
-                office_id=account.office_id,
-                account_id=account.id,
-                reason=exc.code,
-            )
+            if await uow.repo.change_account_status(account_id, ours, AccountStatus.NEEDS_REAUTH):
+                if link is not None:
+                    link.status = LinkStatus.EXPIRED
+                await events.record(
+                    ctx,
+                    uow.repo,
+                    events.EventType.LINK_NEEDS_REAUTH,
+                    office_id=account.office_id,
+                    account_id=account.id,
+                    reason=exc.code,
+                )
         else:
-            await uow.repo.change_account_status(
-                account_id, [AccountStatus.SYNCING], AccountStatus.ACTIVE
-            )
+            await uow.repo.change_account_status(account_id, ours, AccountStatus.ACTIVE)
         run = await uow.repo.last_sync_run(account_id)
         if run is not None and run.id == run_id:
             run.status = "failed"

@@ -718,6 +718,10 @@ class SlackFrontEnd:
             log.info("Slack request %s seen before; its work is not done twice", key)
             work.close()
             return
+        if self.after_ack.full:  # a button or a message in a flood: said, not queued
+            work.close()
+            await self._tell(client, team_id, user_id, "slack.busy")
+            return
         try:
             await self.after_ack.run(work)
         except MemberUnknown as unknown:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from backend.secrets import FernetSecretBox
 from backend.service.context import ServiceContext
 from backend.service.ports import (
     AuthorizationRequest,
+    ConsentRevoked,
     GrantInfo,
     IssuerCard,
     IssuerName,
@@ -54,6 +55,9 @@ class ScriptedIssuer:
     link: str = "active"
     rate_limited: bool = False
     statements: list[IssuerStatement] = field(default_factory=list)
+    # Runs at the start of each statements call (a test makes something happen mid-sync).
+    before_page: Callable[[], Awaitable[None]] | None = None
+    consent_revoked: bool = False
 
     def authorization_request(self, *, redirect_uri: str) -> AuthorizationRequest:
         state = secrets.token_urlsafe(8)
@@ -70,6 +74,10 @@ class ScriptedIssuer:
     async def sync_statements(
         self, tokens: TokenSet, save: TokenSaver, cursor: str | None, *, count: int = 500
     ) -> StatementPage:
+        if self.before_page is not None:
+            await self.before_page()
+        if self.consent_revoked:
+            raise ConsentRevoked("link stopped", issuer=self.issuer)
         if self.rate_limited:
             raise RateLimited("slow down", issuer=self.issuer, retry_after=7)
         return StatementPage(tuple(self.statements), (), (), "c1", has_more=False)

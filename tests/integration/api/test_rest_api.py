@@ -226,6 +226,34 @@ async def test_sync_now_and_rate_limit(api: Harness) -> None:
     assert "sync.completed" in [e["type"] for e in r.json()]
 
 
+async def test_a_sync_failing_on_old_tokens_leaves_a_link_renewed_meanwhile(
+    api: Harness,
+) -> None:
+    office_id = await _office(api)
+    await _release(api, office_id)
+    who = api.auth("taro@example.com")
+    account_id = await _linked_account(api, office_id, who)
+
+    async def renewed_meanwhile() -> None:
+        api.amex.before_page = None
+        r = await api.client.post(f"/api/v1/accounts/{account_id}/reauth", headers=who)
+        assert r.status_code == 200, r.text
+        state = parse_qs(urlparse(r.json()["authorization_url"]).query)["state"][0]
+        r = await api.client.get("/api/v1/oauth/callback", params={"state": state, "code": "c"})
+        assert r.status_code == 200 and "連携が完了しました" in r.text
+
+    # The page call of the running sync still carries the old grant's tokens.
+    api.amex.before_page = renewed_meanwhile
+    api.amex.consent_revoked = True
+    r = await api.client.post(f"/api/v1/accounts/{account_id}/sync", headers=who)
+    assert r.status_code == 200 and r.json()["status"] == "failed", r.text
+    r = await api.client.get(f"/api/v1/accounts/{account_id}", headers=who)
+    assert r.json()["status"] == "active"
+    assert r.json()["link"]["status"] == "active"
+    r = await api.client.get("/api/v1/events", params={"account_id": account_id}, headers=who)
+    assert "link.revoked" not in [e["type"] for e in r.json()]
+
+
 async def test_upload_and_paged_statements(api: Harness) -> None:
     office_id = await _office(api)
     who = api.auth("taro@example.com")

@@ -235,9 +235,7 @@ class SlackFrontEnd:
                 text=str(message.get("text") or kit.words("slack.fallback_text", member.locale)),
                 blocks=kit.answered(message.get("blocks") or [], label, owned.locale),
             )
-        answer = await self._send(client, member, target, Input(choice=choice))
-        if answer is not None:
-            await self.post_conversation(client, member, answer)
+        await self._answer(client, member, target, Input(choice=choice))
 
     async def on_link(self, ack: AsyncAck) -> None:
         # A URL button opens the browser; Slack still tells the app, which only acks.
@@ -368,9 +366,7 @@ class SlackFrontEnd:
         member = await self.members.resolve(client, team_id, user_id)
         if await self._own(client, member, conversation_id) is None:
             return
-        record = await self._send(client, member, conversation_id, Input(text=text))
-        if record is not None:
-            await self.post_conversation(client, member, record)
+        await self._answer(client, member, conversation_id, Input(text=text))
 
     async def on_info_submit(self, ack: AsyncAck) -> None:
         await ack()
@@ -491,9 +487,7 @@ class SlackFrontEnd:
         if conversation_id is None:
             await self.members.offices(member)
             conversation_id = (await self._start(member)).id
-        record = await self._send(client, member, conversation_id, Input(text=str(event["text"])))
-        if record is not None:
-            await self.post_conversation(client, member, record)
+        await self._answer(client, member, conversation_id, Input(text=str(event["text"])))
 
     async def _shared_file(
         self, client: AsyncWebClient, team_id: str, user_id: str, event: dict[str, Any]
@@ -517,9 +511,7 @@ class SlackFrontEnd:
         name, data = await self._download(client, member, str(shared.get("id") or ""))
         if data is None:
             return
-        answer = await self._send(client, member, record.id, Input(file_name=name, file_data=data))
-        if answer is not None:
-            await self.post_conversation(client, member, answer)
+        await self._answer(client, member, record.id, Input(file_name=name, file_data=data))
 
     async def _download(
         self, client: AsyncWebClient, member: SlackMember, file_id: str
@@ -630,6 +622,14 @@ class SlackFrontEnd:
             await self.post_text(client, member, kit.words("slack.not_yours", member.locale))
             return None
         return record
+
+    async def _answer(
+        self, client: AsyncWebClient, member: SlackMember, conversation_id: str, given: Input
+    ) -> None:
+        """One input to the conversation, and its answer posted to the person's DM."""
+        record = await self._send(client, member, conversation_id, given)
+        if record is not None:
+            await self.post_conversation(client, member, record)
 
     async def _send(
         self, client: AsyncWebClient, member: SlackMember, conversation_id: str, given: Input

@@ -359,15 +359,31 @@ class StatementPageOut(_Out):
 class SkippedGroupOut(_Out):
     card: str = Field(description="The file's card key (会員番号 or ご利用者).")
     rows: int
+    line: int | None = Field(default=None, description="The file line of its first row.")
 
 
 class UploadResultOut(_Out):
     added: int
-    duplicates: int
+    duplicates: int = Field(
+        description="Rows already in the account (by upload, legacy sync or API), not "
+        "stored again: what a file overlapping an earlier period brings twice."
+    )
     skipped_groups: list[SkippedGroupOut] = Field(
         default_factory=list,
         description="Rows of other cards, left out (R15: one account per card).",
     )
+    payments: int = Field(
+        default=0,
+        description="Rows paying an earlier bill (口座振替 / お支払い): no card's use, not "
+        "stored.",
+    )
+    adjustments: int = Field(
+        default=0,
+        description="Refunds and corrections among the file's rows, stored on their card "
+        "with their minus sign.",
+    )
+    first_use_date: dt.date | None = Field(default=None, description="The file's first day.")
+    last_use_date: dt.date | None = Field(default=None, description="The file's last day.")
 
 
 class OldCardCredentials(_In):

@@ -374,8 +374,7 @@ class UploadResultOut(_Out):
     )
     payments: int = Field(
         default=0,
-        description="Rows paying an earlier bill (口座振替 / お支払い): no card's use, not "
-        "stored.",
+        description="Rows paying an earlier bill (口座振替 / お支払い): no card's use, not stored.",
     )
     adjustments: int = Field(
         default=0,

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.routing import Mount, Route
 
 from backend.api.deps import ACT_AS_HEADER
 from renkei.bootstrap import create_app
@@ -165,10 +166,12 @@ def operations(app: FastAPI) -> tuple[list[tuple[str, str]], set[str]]:
         if contexts is not None:
             items = contexts() if callable(contexts) else contexts
             found += [(m, c.path) for c in items for m in sorted(c.methods or ()) if m != "HEAD"]
-        elif hasattr(route, "methods") and route.methods:
-            found += [(m, route.path) for m in sorted(route.methods) if m != "HEAD"]
-        else:
+        elif isinstance(route, Route):
+            found += [(m, route.path) for m in sorted(route.methods or ()) if m != "HEAD"]
+        elif isinstance(route, Mount):
             mounts.add(route.path)
+        else:
+            raise AssertionError(f"a route of an unknown kind: {route!r}")
     return found, mounts
 
 
@@ -410,7 +413,7 @@ def _authorized(response: httpx.Response) -> bool:
         return False
     if response.status_code == 404:
         body = response.json() if "json" in response.headers.get("content-type", "") else {}
-        return body.get("error", {}).get("code") != "not_found"
+        return bool(body.get("error", {}).get("code") != "not_found")
     return True
 
 

@@ -67,7 +67,10 @@ def _split_declared_cards(bind: sa.Connection) -> None:
         "cards", sa.column("id"), sa.column("office_id"), *(sa.column(c) for c in _CARD_COLUMNS)
     )
     accounts = sa.table(
-        "accounts", sa.column("id"), sa.column("office_id"), sa.column("card_id"),
+        "accounts",
+        sa.column("id"),
+        sa.column("office_id"),
+        sa.column("card_id"),
         sa.column("sync_method"),
     )
     links = sa.table("api_links", sa.column("card_id"))
@@ -98,9 +101,7 @@ def _split_declared_cards(bind: sa.Connection) -> None:
         if not (vouched or card["id"] in linked or card["id"] in related):
             # Nobody but these offices' own declarations ever described this row.
             first = offices.pop(0)
-            bind.execute(
-                sa.update(cards).where(cards.c.id == card["id"]).values(office_id=first)
-            )
+            bind.execute(sa.update(cards).where(cards.c.id == card["id"]).values(office_id=first))
         for office in offices:
             copy_id = uuid.uuid4().hex
             values = {c: card[c] for c in _CARD_COLUMNS}
@@ -120,7 +121,10 @@ def _split_declared_cards(bind: sa.Connection) -> None:
 def downgrade() -> None:
     bind = op.get_bind()
     cards = sa.table(
-        "cards", sa.column("id"), sa.column("office_id"), sa.column("issuer"),
+        "cards",
+        sa.column("id"),
+        sa.column("office_id"),
+        sa.column("issuer"),
         sa.column("card_ref"),
     )
     accounts = sa.table("accounts", sa.column("card_id"))

@@ -88,9 +88,8 @@ async def test_shared_rows_are_split_per_office_and_folded_back(url: str) -> Non
         await migrate(engine, "0008")
         async with engine.begin() as connection:
             state = await connection.run_sync(_state)
-            statements = dict(
-                (await connection.execute(sa.text("SELECT id, card_id FROM statements"))).all()
-            )
+            rows = await connection.execute(sa.text("SELECT id, card_id FROM statements"))
+            statements: dict[str, str] = {row[0]: row[1] for row in rows}
         # The issuer vouched for amex-1 in office A (a legacy account): that row stays the
         # issuer's card; office B's upload account gets a declaration of its own.
         assert state["a-legacy"] == (None, "amex-1", "shared")

@@ -527,6 +527,8 @@ async def test_every_route_is_classified_and_outsiders_never_get_in(world: World
     found, mounts = operations(world.app)
     unclassified = sorted(set(found) - set(ACCESS))
     assert not unclassified, f"classify these routes in ACCESS: {unclassified}"
+    stale = sorted(set(ACCESS) - set(found))
+    assert not stale, f"routes no longer served, remove them from ACCESS: {stale}"
     assert mounts <= MOUNTS, f"unknown mounted applications: {sorted(mounts - MOUNTS)}"
     # Destructive operations last, so every other one meets the victim's data intact.
     ordered = sorted(set(found), key=lambda op: (op[0] == "DELETE", op))

@@ -239,3 +239,12 @@ async def test_the_new_cards_file_for_the_old_card_is_refused_not_doubled(renkei
     rows = await renkei.statements(account["id"])
     assert len(rows) == len(before) + taken.json()["added"] and taken.json()["added"] > 0
     assert max(natural_keys(rows).values()) == 1
+    # Whichever came first: the legacy fetch of the old card finds every line already here.
+    resync = await renkei.api.post(
+        f"/accounts/{account['id']}/card-change/resync-old-card",
+        json={"login_id": "user_upgrade", "password": "pass_good"},
+    )
+    assert resync.status_code == 200, resync.text
+    assert resync.json()["added"] == 0
+    assert resync.json()["duplicates"] == taken.json()["added"]
+    assert len(await renkei.statements(account["id"])) == len(rows)

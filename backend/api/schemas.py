@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from backend.domain.model import (
     Account,
@@ -354,6 +354,14 @@ class StatementOut(_Out):
     status: StatementStatus
     source: StatementSource
     issuer_txn_id: str | None
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="`purchase`, or `adjustment` for a refund or correction (a minus "
+        "amount). Payments of an earlier bill are never statements."
+    )
+    @property
+    def kind(self) -> str:
+        return "adjustment" if self.amount_jpy < 0 else "purchase"
 
     @classmethod
     def from_domain(cls, statement: Statement) -> StatementOut:

@@ -110,6 +110,8 @@ async def test_amex_payment_refund_foreign_and_supplementary_rows(renkei: Renkei
         ("アスクル 返品", -1_200),
     ]
     assert {r["card_id"] for r in new} == {account["card"]["id"]}  # R15
+    assert {r["merchant"]: r["kind"] for r in new}["アスクル 返品"] == "adjustment"
+    assert {r["merchant"]: r["kind"] for r in new}["アスクル"] == "purchase"
     aws = next(r for r in new if r["merchant"] == "AWS")
     assert (aws["foreign_amount"], aws["foreign_currency"]) == ("12.34", "USD")
 

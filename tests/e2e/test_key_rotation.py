@@ -222,9 +222,21 @@ async def test_an_interrupted_rotation_finishes_when_run_again(
         async with engine.connect() as connection:
             state = await read_key_state(connection)
         assert state is not None and state.status == "done"
+        # A process that never got the new key seals one more secret under the old one.
+        stale = SqlInstallationStore(make_sessions(engine), "client-1", FernetSecretBox([old_key]))
+        await stale.async_save(Installation(app_id="A1", team_id="T2", user_id="U2", bot_token="x"))
+        with pytest.raises(RotationError, match="1 secrets are still under an older key"):
+            await drop_old_keys(settings)
+        assert read_key_file(data_dir / "secret-keys") == [new_key, old_key]
+
+        report = await rotate_keys(settings, grace=0)  # the next rotation takes it along
+        assert not report.resumed and report.resealed == len(values) + 1
+        newest = read_key_file(data_dir / "secret-keys")[0]
         await drop_old_keys(settings)
-        assert read_key_file(data_dir / "secret-keys") == [new_key]
-        only_new = SqlInstallationStore(make_sessions(engine), "client-1", FernetSecretBox([new_key]))
+        assert read_key_file(data_dir / "secret-keys") == [newest]
+        only_new = SqlInstallationStore(
+            make_sessions(engine), "client-1", FernetSecretBox([newest])
+        )
         bot = await only_new.async_find_bot(enterprise_id=None, team_id="T1")
         assert bot is not None and bot.bot_token == "xoxb-secret-bot-token"
     finally:
@@ -232,4 +244,4 @@ async def test_an_interrupted_rotation_finishes_when_run_again(
 
     # Run again once finished: the next rotation, harmless.
     report = await rotate_keys(settings, grace=0)
-    assert not report.resumed and report.resealed == len(values)
+    assert not report.resumed and report.resealed == len(values) + 1

@@ -20,6 +20,7 @@ from backend.db.secret_keys import (
     DONE,
     ROTATING,
     KeyState,
+    KeyStateChanged,
     ResealPass,
     Unreadable,
     mark_done,
@@ -105,7 +106,14 @@ async def _rotate(
     report = RotationReport(key_id(target), 0, resumed)
     clean_passes = 0
     while True:
-        found = await reseal(engine, box, batch_size=batch_size, on_batch=on_batch)
+        try:
+            found = await reseal(
+                engine, box, batch_size=batch_size, on_batch=on_batch, version=state.version
+            )
+        except KeyStateChanged as exc:
+            raise RotationError(
+                "another `renkei keys rotate` named a newer key meanwhile: let it finish"
+            ) from exc
         report.resealed += found.resealed
         report.unreadable = found.unreadable
         waited = (dt.datetime.now(dt.UTC) - state.changed_at).total_seconds()

@@ -87,6 +87,10 @@ async def mark_done(engine: AsyncEngine, version: int) -> bool:
     return bool(result.rowcount)
 
 
+class KeyStateChanged(Exception):
+    """Another rotation named a newer key while this one was re-encrypting."""
+
+
 @dataclass
 class Unreadable:
     table: str
@@ -114,6 +118,7 @@ async def reseal(
     batch_size: int = 500,
     write: bool = True,
     on_batch: Callable[[int], None] | None = None,
+    version: int | None = None,
 ) -> ResealPass:
     """Re-encrypt under ``box``'s key every sealed value still under another key.
 
@@ -121,7 +126,8 @@ async def reseal(
     new pass goes on from there (values already current are only read). A value is
     replaced only if it is still the one that was read: a token refreshed meanwhile
     by a running renkei is never overwritten by its older self. With ``write`` off,
-    the pass only counts (``old``).
+    the pass only counts (``old``). With ``version``, each batch first checks that no
+    later rotation began (``KeyStateChanged``): two rotations never fight over a value.
     """
     result = ResealPass()
     batches = 0
@@ -134,6 +140,10 @@ async def reseal(
             if last is not None:
                 query = query.where(key > last)
             async with engine.begin() as connection:
+                if version is not None:
+                    state = await read_key_state(connection)
+                    if state is None or state.version != version:
+                        raise KeyStateChanged
                 rows = (await connection.execute(query)).all()
                 if not rows:
                     break

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
 from slack_sdk.oauth.installation_store.models.installation import Installation
@@ -245,3 +246,12 @@ async def test_an_interrupted_rotation_finishes_when_run_again(
     # Run again once finished: the next rotation, harmless.
     report = await rotate_keys(settings, grace=0)
     assert not report.resumed and report.resealed == len(values) + 1
+
+    # Two rotations at once: the one overtaken stops instead of fighting over values.
+    def another_rotation_begins(batch: int) -> None:
+        plain_url = database.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(plain_url, autocommit=True) as connection:
+            connection.execute("UPDATE secret_key_state SET version = version + 1")
+
+    with pytest.raises(RotationError, match="named a newer key meanwhile"):
+        await rotate_keys(settings, grace=0, batch_size=2, on_batch=another_rotation_begins)

@@ -164,7 +164,10 @@ class BackendClient:
     # ------------------------------------------------------------------ the port
     async def offices(self) -> list[OfficeInfo]:
         offices = await self._get_list("/offices", OfficeOut)
-        return [OfficeInfo(id=o.id, name=o.name, role=str(o.role)) for o in offices]
+        return [
+            OfficeInfo(id=o.id, name=o.name, role=str(o.role), admins=tuple(o.admins))
+            for o in offices
+        ]
 
     async def office(self, office_id: str) -> OfficeInfo:
         office = await self._get(f"/offices/{office_id}", OfficeDetailOut)
@@ -173,6 +176,7 @@ class BackendClient:
             name=office.name,
             role=str(office.role),
             released_issuers=tuple(str(i) for i in office.released_issuers),
+            admins=tuple(office.admins),
         )
 
     async def accounts(self, office_id: str) -> list[AccountInfo]:

@@ -20,6 +20,7 @@ from transitions.extensions.asyncio import AsyncMachine
 
 from statemachine import intents
 from statemachine.flow import NAVIGATION, FlowDefinition, State, Turn
+from statemachine.offices import office_choices
 from statemachine.port import BackendPort, BackendRefusal, BackendUnavailable
 from statemachine.replies import Choice, Reply
 from statemachine.store import (
@@ -337,7 +338,7 @@ class FlowEngine:
             return [Reply("common.no_office"), *self._menu_replies(record)]
         record.state = CHOOSE_OFFICE
         record.slots = {"_pending_flow": flow_id}
-        choices = tuple(Choice(value=f"office:{o.id}", text=o.name) for o in offices)
+        choices = office_choices(offices)
         nav = tuple(Choice(v, f"nav.{v}") for v in ("help", "cancel", "handoff"))
         return [Reply("menu.choose_office", choices=(*choices, *nav))]
 

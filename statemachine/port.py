@@ -49,6 +49,7 @@ class OfficeInfo:
     name: str
     role: str
     released_issuers: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()  # tells apart two offices of one name
 
 
 @dataclass(frozen=True)

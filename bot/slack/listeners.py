@@ -20,13 +20,14 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.conversations import Conversations, rendered
+from bot.conversations import Conversations, choice_label, rendered
 from bot.slack import blocks as kit
 from bot.slack.after_ack import AfterAck
 from bot.slack.errors import MemberUnknown
 from bot.slack.members import Members
 from bot.slack.store import SlackMember, SlackStore
 from statemachine.engine import ConversationConflict, ConversationNotFound, Input
+from statemachine.offices import office_choices
 from statemachine.port import BackendRefusal, BackendUnavailable
 from statemachine.store import ConversationRecord
 
@@ -579,9 +580,11 @@ class SlackFrontEnd:
                     client, member, kit.words("slack.channel.no_admin_office", member.locale)
                 )
                 return
+            # Two offices of one name each show an admin and a short id.
+            labels = [choice_label(c, member.locale) for c in office_choices(admin)]
             buttons = [
                 kit.button(
-                    f"{kit.CHANNEL_ACTION}-{i}", o.name, f"{o.id}{kit.SEPARATOR}{channel_id}"
+                    f"{kit.CHANNEL_ACTION}-{i}", labels[i], f"{o.id}{kit.SEPARATOR}{channel_id}"
                 )
                 for i, o in enumerate(admin)
             ]

@@ -35,8 +35,10 @@ async def list_offices(ctx: ServiceContext, principal: Principal) -> list[Office
         result = []
         for office in offices:
             role = await access.role_in_office(uow.repo, principal, office.id)
-            admins = await _admins(uow.repo, office.id)
-            result.append(OfficeEntry(office, role, tuple(m.email for m in admins)))
+            admins = [m.email for m in await _admins(uow.repo, office.id)]
+            # The caller last: the first admin shown is the one that tells offices apart.
+            admins.sort(key=lambda email: email == principal.email)
+            result.append(OfficeEntry(office, role, tuple(admins)))
         return result
 
 

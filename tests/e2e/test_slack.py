@@ -270,10 +270,7 @@ async def test_help_unknown_and_not_a_member(slack: Slack) -> None:
 async def test_only_an_office_admin_sets_its_notice_channel(slack: Slack) -> None:
     shop = await slack.renkei.office(SHOP)
     clerk = "clerk@example.com"
-    made = await slack.renkei.api.put(
-        f"/offices/{shop['id']}/members/{clerk}", json={"role": "member"}
-    )
-    assert made.is_success, made.text
+    await slack.renkei.join(shop["id"], clerk, "member")
     slack.fake.add_user("U0CLERK", clerk)
     assert (
         await slack.command("channel", channel=OFFICE_CHANNEL, user="U0CLERK")

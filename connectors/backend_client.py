@@ -20,6 +20,7 @@ from backend.api.schemas import (
     CardUsesOut,
     EventOut,
     ExportLinkOut,
+    InvitationOut,
     IssuerInfoOut,
     LinkCheckOut,
     OfficeDetailOut,
@@ -36,6 +37,7 @@ from statemachine.port import (
     CardInfo,
     CardUseInfo,
     EventInfo,
+    InvitationInfo,
     IssuerSites,
     OfficeInfo,
     SyncInfo,
@@ -177,6 +179,23 @@ class BackendClient:
             role=str(office.role),
             released_issuers=tuple(str(i) for i in office.released_issuers),
             admins=tuple(office.admins),
+        )
+
+    async def invitations(self) -> list[InvitationInfo]:
+        return [
+            InvitationInfo(
+                id=i.id,
+                office_id=i.office_id,
+                office_name=i.office_name,
+                role=str(i.role),
+                invited_by=i.invited_by,
+            )
+            for i in await self._get_list("/invitations", InvitationOut)
+        ]
+
+    async def answer_invitation(self, invitation_id: str, accept: bool) -> None:
+        await self._call(
+            "POST", f"/invitations/{invitation_id}/{'accept' if accept else 'decline'}"
         )
 
     async def accounts(self, office_id: str) -> list[AccountInfo]:

@@ -44,3 +44,42 @@ async def test_the_office_chooser_tells_apart_two_offices_of_one_name(renkei: Re
     assert labels[chat.choice_for(CONSULTING)] == CONSULTING  # a unique name stays as it is
     await chat.choose(f"office:{look_alike}")
     assert chat.where()[0] == "register"
+
+
+async def test_the_assistant_shows_an_invitation_and_the_invitee_joins(renkei: Renkei) -> None:
+    """Acting as the invitee, the assistant offers the invitation; joining is their choice."""
+    newcomer = "newcomer@example.com"
+    shop = await renkei.office(SHOP)
+    consulting = await renkei.office(CONSULTING)
+    joins = await renkei.api.post(
+        f"/offices/{shop['id']}/invitations", json={"email": newcomer, "role": "member"}
+    )
+    declines = await renkei.api.post(
+        f"/offices/{consulting['id']}/invitations", json={"email": newcomer, "role": "admin"}
+    )
+    assert joins.status_code == 201 and declines.status_code == 201
+    token = renkei.cli("token", "create", newcomer)
+    async with httpx.AsyncClient(
+        base_url=f"{renkei.base_url}/api/v1", headers={"Authorization": f"Bearer {token}"}
+    ) as own:
+        chat = Chat(renkei, own)
+        started = await own.post("/conversations", json={"user": newcomer, "locale": "en"})
+        assert started.status_code == 201, started.text
+        chat.id, chat.last = started.json()["id"], started.json()
+        await chat.choose("register")
+        assert chat.where() == (None, "menu")
+        assert "owner@example.com" in chat.text() and SHOP in chat.text()
+        assert shop["id"][:6] in chat.text() and "as an admin" in chat.text()
+        assert (await own.get("/offices")).json() == []  # nothing granted by being invited
+        await chat.choose(f"invitation:decline:{declines.json()['id']}")
+        assert "declined" in chat.text()
+        await chat.choose("register")
+        await chat.choose(f"invitation:accept:{joins.json()['id']}")
+        assert "joined" in chat.text()
+        offices = (await own.get("/offices")).json()
+        assert [(o["id"], o["role"]) for o in offices] == [(shop["id"], "member")]
+        # An answered invitation cannot be used again.
+        await chat._send({"choice": f"invitation:accept:{declines.json()['id']}"})
+        assert "can no longer be used" in chat.text()
+        await chat.choose("register")
+        assert chat.where()[0] == "register"  # one office now: the flow starts in it

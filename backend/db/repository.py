@@ -81,10 +81,16 @@ class SqlRepository:
     async def delete(self, entity: object) -> None:
         await self.session.delete(entity)
 
-    async def lock_office(self, office_id: str) -> Office | None:
-        """The office row, locked: changes to its members and admins take turns."""
-        query = select(Office).where(t.offices.c.id == office_id).with_for_update()
-        return (await self.session.scalars(query)).first()
+    async def lock_office(self, office_id: str) -> None:
+        """Changes to an office's members and admins take turns, until the commit.
+
+        A write rather than ``FOR UPDATE``: PostgreSQL locks the row either way, and SQLite
+        takes its write lock now, so this must be the transaction's first statement (a
+        transaction that read first could not write once another one committed).
+        """
+        await self.session.execute(
+            update(t.offices).where(t.offices.c.id == office_id).values(name=t.offices.c.name)
+        )
 
     async def membership(self, office_id: str, email: str) -> Membership | None:
         query = select(Membership).where(

@@ -104,8 +104,8 @@ async def invite(
     """
     email = _email(email)
     async with ctx.uow() as uow:
+        await uow.repo.lock_office(office_id)  # first: see lock_office
         await access.require_office(uow.repo, principal, office_id, Role.ADMIN)
-        await uow.repo.lock_office(office_id)
         if await uow.repo.membership(office_id, email) is not None:
             raise errors.AlreadyMember(
                 "already a member: change their role instead", office_id=office_id, email=email
@@ -182,8 +182,11 @@ async def accept_invitation(
 ) -> Membership:
     """The invitee, signed in as the invited email, becomes a member at the offered role."""
     async with ctx.uow() as uow:
+        office_id = (await _own_invitation(uow.repo, principal, invitation_id)).office_id
+    async with ctx.uow() as uow:
+        # Locked first (see lock_office), then read again: a double accept makes one member.
+        await uow.repo.lock_office(office_id)
         invitation = await _own_invitation(uow.repo, principal, invitation_id)
-        await uow.repo.lock_office(invitation.office_id)
         member = await uow.repo.membership(invitation.office_id, invitation.email)
         if member is None:
             member = Membership(
@@ -208,9 +211,9 @@ async def set_role(
     """Change a member's role (office admins only); new members come by invitation."""
     email = _email(email)
     async with ctx.uow() as uow:
-        await access.require_office(uow.repo, principal, office_id, Role.ADMIN)
-        # Locked: two admins demoting each other at once must not leave the office with none.
+        # Locked first: two admins demoting each other at once must not leave it with none.
         await uow.repo.lock_office(office_id)
+        await access.require_office(uow.repo, principal, office_id, Role.ADMIN)
         member = await uow.repo.membership(office_id, email)
         if member is None:
             raise errors.NotFound(
@@ -230,10 +233,10 @@ async def remove_member(
     email = _email(email)
     async with ctx.uow() as uow:
         leaving = not principal.support_admin and email == principal.email
+        await uow.repo.lock_office(office_id)  # first: see lock_office
         await access.require_office(
             uow.repo, principal, office_id, Role.READ_ONLY if leaving else Role.ADMIN
         )
-        await uow.repo.lock_office(office_id)
         member = await uow.repo.membership(office_id, email)
         if member is None:
             raise errors.NotFound("not a member of this office", office_id=office_id, email=email)

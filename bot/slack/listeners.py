@@ -170,7 +170,8 @@ class SlackFrontEnd:
 
     async def _command(self, client: AsyncWebClient, team_id: str, user_id: str, word: str) -> None:
         member = await self.members.resolve(client, team_id, user_id)
-        await self.members.offices(member)  # not a member anywhere: said clearly, nothing started
+        # Not a member anywhere nor invited: said clearly, nothing started.
+        await self.members.may_talk(member)
         if word == "cancel" and member.conversation_id:
             record = await self._send(
                 client, member, member.conversation_id, Input(choice="cancel")
@@ -486,7 +487,7 @@ class SlackFrontEnd:
         member = await self._dm_member(client, team_id, user_id, event)
         conversation_id = member.conversation_id
         if conversation_id is None:
-            await self.members.offices(member)
+            await self.members.may_talk(member)
             conversation_id = (await self._start(member)).id
         await self._answer(client, member, conversation_id, Input(text=str(event["text"])))
 

@@ -1,7 +1,7 @@
 """invitations an invitee accepts; API tokens with an id, an expiry and a revocation
 
 Revision ID: 0012
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-01 23:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

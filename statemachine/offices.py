@@ -14,6 +14,7 @@ from statemachine.port import OfficeInfo
 from statemachine.replies import Choice
 
 TOLD_APART = "office.told_apart"
+TOLD_APART_BY_ID = "office.told_apart_by_id"  # where the office's admins are not known
 SHORT_ID = 6
 
 

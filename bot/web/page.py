@@ -145,13 +145,16 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 # A demo sign-in lasts a working day; the page asks again after that.
 DEMO_TOKEN_TTL = dt.timedelta(hours=12)
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+_ANY_ADDRESS = ("0.0.0.0", "[::]")  # noqa: S104 (names compared, nothing bound)
 
 
 def own_origins(public_url: str | None) -> set[str]:
     """The origins of the configured public address (``RENKEI_PUBLIC_URL``).
 
     On a loopback address the other loopback names of the same port count too: no other
-    site can be reached under them, so a rebound name never matches.
+    site can be reached under them, so a rebound name never matches. So it is for the
+    any-address (``renkei serve --host 0.0.0.0`` without a public URL): the browser next
+    to the server opens it by a loopback name.
     """
     if not public_url:
         return set()
@@ -163,6 +166,6 @@ def own_origins(public_url: str | None) -> set[str]:
     suffix = "" if port == default else f":{port}"
     host = parts.hostname
     names = [f"[{host}]" if ":" in host else host]
-    if names[0] in _LOOPBACK_NAMES:
+    if names[0] in (*_LOOPBACK_NAMES, *_ANY_ADDRESS):
         names = list(_LOOPBACK_NAMES)
     return {f"{parts.scheme}://{name}{suffix}" for name in names}

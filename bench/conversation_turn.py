@@ -28,7 +28,7 @@ from bench.timing import best_rate
 from bot.conversations import choice_label
 from statemachine.engine import FlowEngine, Input
 from statemachine.flows import ALL_FLOWS
-from statemachine.port import AccountInfo, BackendPort, CardInfo, OfficeInfo
+from statemachine.port import AccountInfo, BackendPort, CardInfo, InvitationInfo, OfficeInfo
 
 NAME = "conversation turn"
 GOAL = 0.1
@@ -64,6 +64,12 @@ class MemoryBackend:
 
     async def office(self, office_id: str) -> OfficeInfo:
         return OFFICE
+
+    async def invitations(self) -> list[InvitationInfo]:
+        return []
+
+    async def answer_invitation(self, invitation_id: str, accept: bool) -> None:
+        raise AssertionError("the benchmark never answers an invitation")
 
     async def accounts(self, office_id: str) -> list[AccountInfo]:
         return [ACCOUNT]

@@ -20,6 +20,7 @@ from backend.api.schemas import (
     CardUsesOut,
     EventOut,
     ExportLinkOut,
+    InvitationOut,
     IssuerInfoOut,
     LinkCheckOut,
     OfficeDetailOut,
@@ -36,6 +37,7 @@ from statemachine.port import (
     CardInfo,
     CardUseInfo,
     EventInfo,
+    InvitationInfo,
     IssuerSites,
     OfficeInfo,
     SyncInfo,
@@ -166,7 +168,10 @@ class BackendClient:
     # ------------------------------------------------------------------ the port
     async def offices(self) -> list[OfficeInfo]:
         offices = await self._get_list("/offices", OfficeOut)
-        return [OfficeInfo(id=o.id, name=o.name, role=str(o.role)) for o in offices]
+        return [
+            OfficeInfo(id=o.id, name=o.name, role=str(o.role), admins=tuple(o.admins))
+            for o in offices
+        ]
 
     async def office(self, office_id: str) -> OfficeInfo:
         office = await self._get(f"/offices/{office_id}", OfficeDetailOut)
@@ -175,6 +180,24 @@ class BackendClient:
             name=office.name,
             role=str(office.role),
             released_issuers=tuple(str(i) for i in office.released_issuers),
+            admins=tuple(office.admins),
+        )
+
+    async def invitations(self) -> list[InvitationInfo]:
+        return [
+            InvitationInfo(
+                id=i.id,
+                office_id=i.office_id,
+                office_name=i.office_name,
+                role=str(i.role),
+                invited_by=i.invited_by,
+            )
+            for i in await self._get_list("/invitations", InvitationOut)
+        ]
+
+    async def answer_invitation(self, invitation_id: str, accept: bool) -> None:
+        await self._call(
+            "POST", f"/invitations/{invitation_id}/{'accept' if accept else 'decline'}"
         )
 
     async def accounts(self, office_id: str) -> list[AccountInfo]:

@@ -264,6 +264,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     app.state.conversations = runtime.conversations
     app.state.token_store = runtime.tokens
     app.state.demo_user = OWNER if settings.seed_demo else None
+    app.state.public_url = settings.public_url
     app.state.export_secret = _secret_file(settings.data_dir / "export-secret")
     app.state.issuer_sites = issuer_sites(settings)
     install_error_handlers(app)

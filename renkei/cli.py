@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import warnings
 from pathlib import Path
@@ -100,24 +101,94 @@ def diagrams(
         typer.echo(str(path))
 
 
-@token_app.command("create")
-def token_create(
-    email: Annotated[str, typer.Argument(help="The member's email.")],
-    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
-) -> None:
-    """Create an API token for a member; it is shown once."""
+def parse_duration(text: str) -> dt.timedelta:
+    """``90d``, ``12h``, ``30m`` (days, hours, minutes); a bare number is days."""
+    text = text.strip().lower()
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    unit = units.get(text[-1:]) if text else None
+    number = text[:-1] if unit else text
+    try:
+        value = float(number)
+    except ValueError:
+        raise typer.BadParameter("a duration like 90d, 12h or 30m") from None
+    if not value > 0 or value > 3660 * (1 if unit in (None, "days") else 24 * 60):
+        raise typer.BadParameter("a duration between a minute and ten years")
+    return dt.timedelta(**{unit or "days": value})
+
+
+async def _token_store() -> tuple[Any, Any]:
     from backend.db.engine import make_engine, make_sessions
     from backend.db.engine import migrate as run_migrations
     from backend.db.token_store import SqlTokenStore
 
+    engine = make_engine(Settings().resolved_database_url())
+    await run_migrations(engine)
+    return engine, SqlTokenStore(make_sessions(engine))
+
+
+@token_app.command("create")
+def token_create(
+    email: Annotated[str, typer.Argument(help="The member's email.")],
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+    expires_in: Annotated[
+        str | None,
+        typer.Option(
+            help="Lifetime, e.g. 90d, 12h, 30m; without it the token lasts until revoked."
+        ),
+    ] = None,
+) -> None:
+    """Create an API token for a member; it is shown once."""
+    lifetime = parse_duration(expires_in) if expires_in is not None else None
+
     async def run() -> str:
-        engine = make_engine(Settings().resolved_database_url())
-        await run_migrations(engine)
-        token = await SqlTokenStore(make_sessions(engine)).create(email, name)
+        engine, store = await _token_store()
+        token: str = await store.create(email, name, expires_in=lifetime)
         await engine.dispose()
         return token
 
     typer.echo(asyncio.run(run()))
+
+
+@token_app.command("list")
+def token_list(email: Annotated[str, typer.Argument(help="The member's email.")]) -> None:
+    """A member's tokens: id, name, created, expires, revoked (never the tokens)."""
+
+    async def run() -> list[Any]:
+        engine, store = await _token_store()
+        records: list[Any] = await store.list_for(email)
+        await engine.dispose()
+        return records
+
+    for r in asyncio.run(run()):
+        expires = r.expires_at.isoformat() if r.expires_at else "never"
+        revoked = r.revoked_at.isoformat() if r.revoked_at else "-"
+        typer.echo(
+            f"{r.id}  {r.name}  created {r.created_at.isoformat()}  "
+            f"expires {expires}  revoked {revoked}"
+        )
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token: Annotated[str, typer.Argument(help="The token's id (from `token list`), or the token.")],
+) -> None:
+    """Revoke an API token at once: by its id, or by the token itself when it leaked."""
+    from backend.db.token_store import TOKEN_PREFIX
+
+    async def run() -> Any:
+        engine, store = await _token_store()
+        if token.startswith(TOKEN_PREFIX):
+            record = await store.revoke_token(token)
+        else:
+            record = await store.revoke(token.strip())
+        await engine.dispose()
+        return record
+
+    record = asyncio.run(run())
+    if record is None:
+        typer.echo("no such token", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {record.id} ({record.email}, {record.name})")
 
 
 @keys_app.command("rotate")

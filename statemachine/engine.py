@@ -20,6 +20,7 @@ from transitions.extensions.asyncio import AsyncMachine
 
 from statemachine import intents
 from statemachine.flow import NAVIGATION, FlowDefinition, State, Turn
+from statemachine.offices import SHORT_ID, office_choices
 from statemachine.port import BackendPort, BackendRefusal, BackendUnavailable
 from statemachine.replies import Choice, Reply
 from statemachine.store import (
@@ -32,6 +33,8 @@ from statemachine.store import (
 
 MENU = "menu"
 CHOOSE_OFFICE = "choose_office"
+INVITATION = "invitation:"
+ROLES = ("admin", "member", "read_only")
 LOCALES = ("ja", "en")
 TRANSCRIPT_LIMIT = 200
 IDLE_AFTER = dt.timedelta(days=7)
@@ -309,6 +312,8 @@ class FlowEngine:
     async def _menu_input(
         self, record: ConversationRecord, given: Input, steps: list[tuple[str, str, StepField]]
     ) -> list[Reply]:
+        if given.choice and given.choice.startswith(INVITATION):
+            return await self._answer_invitation(record, given.choice)
         if record.state == CHOOSE_OFFICE and given.choice and given.choice.startswith("office:"):
             office_id = given.choice.split(":", 1)[1]
             pending = str(record.slots.get("_pending_flow") or "")
@@ -334,12 +339,52 @@ class FlowEngine:
         if len(offices) == 1:
             return await self._start_flow(record, flow_id, offices[0].id, steps)
         if not offices:
-            return [Reply("common.no_office"), *self._menu_replies(record)]
+            return [*await self._invitations(record), *self._menu_replies(record)]
         record.state = CHOOSE_OFFICE
         record.slots = {"_pending_flow": flow_id}
-        choices = tuple(Choice(value=f"office:{o.id}", text=o.name) for o in offices)
+        choices = office_choices(offices)
         nav = tuple(Choice(v, f"nav.{v}") for v in ("help", "cancel", "handoff"))
         return [Reply("menu.choose_office", choices=(*choices, *nav))]
+
+    # ------------------------------------------------------------------ invitations
+    async def _invitations(self, record: ConversationRecord) -> list[Reply]:
+        """A person in no office yet: the invitations waiting for them, or how to get one."""
+        try:
+            waiting = await self.backend_for(record.user).invitations()
+        except (BackendUnavailable, BackendRefusal):
+            waiting = []
+        if not waiting:
+            return [Reply("common.no_office")]
+        replies = [Reply("menu.invitations")]
+        for invitation in waiting:
+            # Who invites, and the start of the office's id: a look-alike name is not enough.
+            params = {
+                "office": invitation.office_name,
+                "inviter": invitation.invited_by,
+                "ref": invitation.office_id[:SHORT_ID],
+            }
+            choices = (
+                Choice(f"{INVITATION}accept:{invitation.id}", "menu.invitation_accept"),
+                Choice(f"{INVITATION}decline:{invitation.id}", "menu.invitation_decline"),
+            )
+            role = invitation.role if invitation.role in ROLES else "member"
+            replies.append(Reply(f"menu.invitation.{role}", params, choices))
+        return replies
+
+    async def _answer_invitation(self, record: ConversationRecord, choice: str) -> list[Reply]:
+        answer, _, invitation_id = choice.removeprefix(INVITATION).partition(":")
+        if answer not in ("accept", "decline") or not invitation_id:
+            return [Reply("common.choice_unavailable"), *self._menu_replies(record)]
+        try:
+            await self.backend_for(record.user).answer_invitation(
+                invitation_id, accept=answer == "accept"
+            )
+        except BackendUnavailable:
+            return [Reply("common.backend_unavailable"), *self._menu_replies(record)]
+        except BackendRefusal:
+            return [Reply("menu.invitation_gone"), *self._menu_replies(record)]
+        key = "menu.invitation_accepted" if answer == "accept" else "menu.invitation_declined"
+        return [Reply(key), *self._menu_replies(record)]
 
     async def _start_flow(
         self,

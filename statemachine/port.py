@@ -49,6 +49,18 @@ class OfficeInfo:
     name: str
     role: str
     released_issuers: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()  # tells apart two offices of one name
+
+
+@dataclass(frozen=True)
+class InvitationInfo:
+    """An invitation waiting for the member: who invites them where, at which role."""
+
+    id: str
+    office_id: str
+    office_name: str
+    role: str
+    invited_by: str
 
 
 @dataclass(frozen=True)
@@ -136,6 +148,10 @@ class BackendPort(Protocol):
     async def offices(self) -> list[OfficeInfo]: ...
 
     async def office(self, office_id: str) -> OfficeInfo: ...
+
+    async def invitations(self) -> list[InvitationInfo]: ...
+
+    async def answer_invitation(self, invitation_id: str, accept: bool) -> None: ...
 
     async def accounts(self, office_id: str) -> list[AccountInfo]: ...
 

@@ -7,7 +7,8 @@ The composition root creates the FastAPI app, fills ``app.state`` and includes
 
 - ``services``: ``ServiceContext``
 - ``admin_token``: ``str | None``, the support administrator's bearer token
-- ``token_resolver``: ``TokenResolver``, bearer-token hash → member email
+- ``token_resolver``: ``TokenStore``, bearer-token hash → the token's member, expiry and
+  revocation; lists and revokes a member's own tokens
 - ``parse_statement_file``: ``(data: bytes, issuer: str) -> list[ParsedStatementGroup]``
 - ``issuer_webhook_secrets``: ``Mapping[str, str]``, issuer name → signing secret
 - ``service_token``: ``str | None``, the assistant's token, acting for ``X-Renkei-Act-As``
@@ -28,6 +29,7 @@ from backend.api.routers import (
     oauth,
     offices,
     statements,
+    tokens,
 )
 
 __all__ = ["API_PREFIX", "create_api_router", "install_error_handlers"]
@@ -36,7 +38,8 @@ __all__ = ["API_PREFIX", "create_api_router", "install_error_handlers"]
 def create_api_router() -> APIRouter:
     """Every route of the REST API, under ``/api/v1``."""
     api = APIRouter(prefix=API_PREFIX)
-    for module in (offices, accounts, statements, events, oauth, issuer_webhooks, issuers):
+    for module in (offices, accounts, statements, events, oauth, issuer_webhooks, issuers, tokens):
         api.include_router(module.router)
+    api.include_router(offices.invitations_router)
     api.include_router(statements.exports_router)
     return api

@@ -11,12 +11,13 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from backend.domain import errors
+from backend.service.api_tokens import TokenRecord, TokenStore
 from backend.service.context import Principal, ServiceContext
 from backend.service.ports import ParsedStatementGroup
 
 
 class TokenResolver(Protocol):
-    async def email_for_token_hash(self, token_hash: str) -> str | None: ...
+    async def lookup(self, token_hash: str) -> TokenRecord | None: ...
 
 
 class StatementFileParser(Protocol):
@@ -65,13 +66,24 @@ async def get_principal(
     if _same(token, request.app.state.admin_token):
         return Principal(email="support@renkei.local", support_admin=True)
     resolver: TokenResolver = request.app.state.token_resolver
-    email = await resolver.email_for_token_hash(hash_token(token))
-    if email is None:
+    record = await resolver.lookup(hash_token(token))
+    if record is None:
         raise errors.Unauthenticated("unknown token")
-    return Principal(email=email)
+    # Checked on every request: a revoked or expired token stops working at once.
+    if record.revoked_at is not None:
+        raise errors.Unauthenticated("this token was revoked", token_id=record.id)
+    if not record.usable(get_services(request).clock()):
+        raise errors.Unauthenticated("this token has expired", token_id=record.id)
+    return Principal(email=record.email)
+
+
+def get_token_store(request: Request) -> TokenStore:
+    store: TokenStore = request.app.state.token_resolver
+    return store
 
 
 Services = Annotated[ServiceContext, Depends(get_services)]
+Tokens = Annotated[TokenStore, Depends(get_token_store)]
 Caller = Annotated[Principal, Depends(get_principal)]
 
 

@@ -7,6 +7,8 @@ Status by error (the ``code`` is the contract; the status is its HTTP family)::
     ├── Unauthenticated         401  WWW-Authenticate: Bearer
     ├── Forbidden               403
     ├── InvalidRequest          400
+    ├── LastAdmin               409
+    ├── AlreadyMember           409
     ├── StatementFileInvalid    422
     └── RuleViolation           409  (every rule refusal, InvalidState too)
     IssuerError                 502
@@ -42,6 +44,8 @@ API_PREFIX = "/api/v1"
 _DOMAIN_STATUS: tuple[tuple[type[errors.DomainError], int], ...] = (
     (errors.NotFound, 404),
     (errors.Conflict, 409),
+    (errors.LastAdmin, 409),
+    (errors.AlreadyMember, 409),
     (errors.Unauthenticated, 401),
     (errors.Forbidden, 403),
     (errors.InvalidRequest, 400),

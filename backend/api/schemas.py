@@ -21,6 +21,7 @@ from backend.domain.model import (
     Card,
     CardRole,
     Event,
+    Invitation,
     Issuer,
     LinkStatus,
     Membership,
@@ -69,10 +70,22 @@ class OfficeOut(_Out):
     name: str
     role: Role = Field(description="The caller's role in this office.")
     created_at: dt.datetime
+    admins: list[str] = Field(
+        default_factory=list,
+        description="Emails of the office's admins: tells apart two offices of one name.",
+    )
 
     @classmethod
-    def from_domain(cls, office: Office, role: Role) -> OfficeOut:
-        return cls(id=office.id, name=office.name, role=role, created_at=office.created_at)
+    def from_domain(
+        cls, office: Office, role: Role, admins: tuple[str, ...] | list[str] = ()
+    ) -> OfficeOut:
+        return cls(
+            id=office.id,
+            name=office.name,
+            role=role,
+            created_at=office.created_at,
+            admins=list(admins),
+        )
 
 
 class OfficeDetailOut(OfficeOut):
@@ -97,6 +110,51 @@ class MemberOut(_Out):
 
 class MemberPut(_In):
     role: Role
+
+
+class InvitationCreate(_In):
+    email: str = Field(min_length=3, max_length=320)
+    role: Role
+
+
+class InvitationOut(_Out):
+    """A pending invitation: nothing is granted until the invitee accepts it."""
+
+    id: str
+    office_id: str
+    office_name: str
+    office_admins: list[str] = Field(
+        description="The office's admins, so the invitee can tell which office this is."
+    )
+    email: str = Field(description="Who is invited: only they can accept or decline.")
+    role: Role
+    invited_by: str
+    created_at: dt.datetime
+
+    @classmethod
+    def from_domain(
+        cls, invitation: Invitation, office: Office, admins: tuple[str, ...]
+    ) -> InvitationOut:
+        return cls(
+            id=invitation.id,
+            office_id=invitation.office_id,
+            office_name=office.name,
+            office_admins=list(admins),
+            email=invitation.email,
+            role=invitation.role,
+            invited_by=invitation.invited_by,
+            created_at=invitation.created_at,
+        )
+
+
+class TokenOut(_Out):
+    """One of the caller's API tokens: never the token itself."""
+
+    id: str
+    name: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
 
 
 class NoticeOut(_Out):

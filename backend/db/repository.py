@@ -19,6 +19,7 @@ from backend.domain.model import (
     ApiLink,
     Card,
     Event,
+    Invitation,
     Issuer,
     LinkStatus,
     Membership,
@@ -76,6 +77,51 @@ class SqlRepository:
         )
         role = await self.session.scalar(query)
         return Role(role) if role is not None else None
+
+    async def delete(self, entity: object) -> None:
+        await self.session.delete(entity)
+
+    async def lock_office(self, office_id: str) -> None:
+        """Changes to an office's members and admins take turns, until the commit.
+
+        A write rather than ``FOR UPDATE``: PostgreSQL locks the row either way, and SQLite
+        takes its write lock now, so this must be the transaction's first statement (a
+        transaction that read first could not write once another one committed).
+        """
+        await self.session.execute(
+            update(t.offices).where(t.offices.c.id == office_id).values(name=t.offices.c.name)
+        )
+
+    async def membership(self, office_id: str, email: str) -> Membership | None:
+        query = select(Membership).where(
+            t.memberships.c.office_id == office_id, t.memberships.c.email == email.lower()
+        )
+        return (await self.session.scalars(query)).first()
+
+    async def invitations_of_office(self, office_id: str) -> list[Invitation]:
+        query = (
+            select(Invitation)
+            .where(t.invitations.c.office_id == office_id)
+            .order_by(t.invitations.c.created_at, t.invitations.c.email)
+        )
+        return list((await self.session.scalars(query)).all())
+
+    async def invitations_for(self, email: str) -> list[Invitation]:
+        query = (
+            select(Invitation)
+            .where(t.invitations.c.email == email.lower())
+            .order_by(t.invitations.c.created_at, t.invitations.c.id)
+        )
+        return list((await self.session.scalars(query)).all())
+
+    async def get_invitation(self, invitation_id: str) -> Invitation | None:
+        return await self.session.get(Invitation, invitation_id)
+
+    async def invitation(self, office_id: str, email: str) -> Invitation | None:
+        query = select(Invitation).where(
+            t.invitations.c.office_id == office_id, t.invitations.c.email == email.lower()
+        )
+        return (await self.session.scalars(query)).first()
 
     async def is_released(self, office_id: str, issuer: Issuer) -> bool:
         query = select(func.count()).where(

@@ -123,6 +123,20 @@ memberships = Table(
     Index("ix_memberships_email", "email"),
 )
 
+# Pending only: accepting turns one into a membership, declining or cancelling deletes it.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("office_id", String(32), ForeignKey("offices.id"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("role", _enum(model.Role), nullable=False),
+    Column("invited_by", String(320), nullable=False),
+    _ts("created_at"),
+    UniqueConstraint("office_id", "email"),
+    Index("ix_invitations_email", "email"),
+)
+
 rollouts = Table(
     "rollouts",
     metadata,
@@ -344,9 +358,14 @@ api_tokens = Table(
     "api_tokens",
     metadata,
     Column("token_hash", String(64), primary_key=True),
+    # What a member names to revoke a token: never the token, never its hash.
+    Column("id", String(32), nullable=False, unique=True),
     Column("email", String(320), nullable=False),
     Column("name", String(100), nullable=False),
     _ts("created_at"),
+    _ts("expires_at", nullable=True),
+    _ts("revoked_at", nullable=True),
+    Index("ix_api_tokens_email", "email"),
 )
 
 
@@ -404,6 +423,7 @@ def map_domain() -> None:
     for cls, table in (
         (model.Office, offices),
         (model.Membership, memberships),
+        (model.Invitation, invitations),
         (model.Rollout, rollouts),
         (model.Card, cards),
         (model.Account, accounts),

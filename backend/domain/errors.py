@@ -9,6 +9,8 @@ Tree::
     ├── StatementFileInvalid          (statement_file_invalid; details: code, line, column)
     ├── Forbidden                     (forbidden)
     ├── InvalidRequest                (invalid_request)
+    ├── LastAdmin                     (last_admin)
+    ├── AlreadyMember                 (already_member)
     └── RuleViolation                 a rule of domain.md refuses the operation
         ├── CardNotEligible           R1   card_not_eligible
         ├── ApiNotReleased            R3/R4 api_not_released
@@ -66,6 +68,16 @@ class Forbidden(DomainError):
 
 class InvalidRequest(DomainError):
     code = "invalid_request"
+
+
+class LastAdmin(DomainError):
+    """An office keeps at least one admin: nobody else could ever manage it again."""
+
+    code = "last_admin"
+
+
+class AlreadyMember(DomainError):
+    code = "already_member"
 
 
 class RuleViolation(DomainError):

@@ -100,6 +100,18 @@ class Membership:
 
 
 @dataclass
+class Invitation:
+    """An office admin's offer of a role to an email; a membership only once accepted."""
+
+    office_id: str
+    email: str
+    role: Role
+    invited_by: str
+    created_at: dt.datetime = field(default_factory=utcnow)
+    id: str = field(default_factory=new_id)
+
+
+@dataclass
 class Rollout:
     """R3/R4: API linking released for one office and issuer."""
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from backend.domain import errors, rules
 from backend.domain.model import (
+    Invitation,
     Issuer,
     Membership,
     Office,
@@ -18,14 +19,26 @@ from backend.service.context import Principal, ServiceContext
 from backend.service.uow import Repository
 
 
-async def list_offices(ctx: ServiceContext, principal: Principal) -> list[tuple[Office, Role]]:
+@dataclass(frozen=True)
+class OfficeEntry:
+    """An office as a person picks it: its admins tell apart two offices of one name."""
+
+    office: Office
+    role: Role
+    admins: tuple[str, ...]
+
+
+async def list_offices(ctx: ServiceContext, principal: Principal) -> list[OfficeEntry]:
     async with ctx.uow() as uow:
         ids = await access.visible_office_ids(uow.repo, principal)
         offices = await uow.repo.list_offices(ids)
         result = []
         for office in offices:
             role = await access.role_in_office(uow.repo, principal, office.id)
-            result.append((office, role))
+            admins = [m.email for m in await _admins(uow.repo, office.id)]
+            # The caller last: the first admin shown is the one that tells offices apart.
+            admins.sort(key=lambda email: email == principal.email)
+            result.append(OfficeEntry(office, role, tuple(admins)))
         return result
 
 
@@ -58,24 +71,178 @@ async def list_members(
         return await uow.repo.members_of_office(office_id)
 
 
-async def set_member(
-    ctx: ServiceContext, principal: Principal, office_id: str, email: str, role: Role
-) -> Membership:
-    """Add a member or change their role (office admins only)."""
+def _email(email: str) -> str:
     email = email.strip().lower()
     if "@" not in email:
         raise errors.InvalidRequest("a member is identified by an email address")
+    return email
+
+
+async def _admins(repo: Repository, office_id: str) -> list[Membership]:
+    return [m for m in await repo.members_of_office(office_id) if m.role == Role.ADMIN]
+
+
+async def _guard_last_admin(repo: Repository, member: Membership, action: str) -> None:
+    """An office without an admin could never get one back: its last admin stays."""
+    if member.role != Role.ADMIN:
+        return
+    if len(await _admins(repo, member.office_id)) <= 1:
+        raise errors.LastAdmin(
+            "the office's last admin cannot be removed or demoted: make another member admin first",
+            office_id=member.office_id,
+            email=member.email,
+            action=action,
+        )
+
+
+async def invite(
+    ctx: ServiceContext, principal: Principal, office_id: str, email: str, role: Role
+) -> Invitation:
+    """Offer a role to an email (office admins only): nothing changes until they accept.
+
+    Inviting again while pending changes the offered role.
+    """
+    email = _email(email)
+    async with ctx.uow() as uow:
+        await uow.repo.lock_office(office_id)  # first: see lock_office
+        await access.require_office(uow.repo, principal, office_id, Role.ADMIN)
+        if await uow.repo.membership(office_id, email) is not None:
+            raise errors.AlreadyMember(
+                "already a member: change their role instead", office_id=office_id, email=email
+            )
+        invitation = await uow.repo.invitation(office_id, email)
+        if invitation is None:
+            invitation = Invitation(
+                office_id=office_id,
+                email=email,
+                role=role,
+                invited_by=principal.email,
+                created_at=ctx.clock(),
+            )
+            await uow.repo.add(invitation)
+        else:
+            invitation.role = role
+            invitation.invited_by = principal.email
+        await uow.commit()
+        return invitation
+
+
+async def office_invitations(
+    ctx: ServiceContext, principal: Principal, office_id: str
+) -> list[Invitation]:
     async with ctx.uow() as uow:
         await access.require_office(uow.repo, principal, office_id, Role.ADMIN)
-        for member in await uow.repo.members_of_office(office_id):
-            if member.email == email:
-                member.role = role
-                await uow.commit()
-                return member
-        member = Membership(office_id=office_id, email=email, role=role)
-        await uow.repo.add(member)
+        return await uow.repo.invitations_of_office(office_id)
+
+
+async def cancel_invitation(
+    ctx: ServiceContext, principal: Principal, office_id: str, invitation_id: str
+) -> None:
+    async with ctx.uow() as uow:
+        await access.require_office(uow.repo, principal, office_id, Role.ADMIN)
+        invitation = await uow.repo.get_invitation(invitation_id)
+        if invitation is None or invitation.office_id != office_id:
+            raise errors.NotFound("invitation not found", invitation_id=invitation_id)
+        await uow.repo.delete(invitation)
+        await uow.commit()
+
+
+@dataclass(frozen=True)
+class InvitationEntry:
+    """An invitation as its invitee sees it: which office (told apart by its admins), who."""
+
+    invitation: Invitation
+    office: Office
+    admins: tuple[str, ...]
+
+
+async def my_invitations(ctx: ServiceContext, principal: Principal) -> list[InvitationEntry]:
+    if principal.support_admin:
+        return []
+    async with ctx.uow() as uow:
+        result = []
+        for invitation in await uow.repo.invitations_for(principal.email):
+            office = await uow.repo.get_office(invitation.office_id)
+            assert office is not None
+            admins = tuple(m.email for m in await _admins(uow.repo, office.id))
+            result.append(InvitationEntry(invitation, office, admins))
+        return result
+
+
+async def _own_invitation(repo: Repository, principal: Principal, invitation_id: str) -> Invitation:
+    invitation = await repo.get_invitation(invitation_id)
+    # Another person's invitation does not exist for the caller.
+    if invitation is None or principal.support_admin or invitation.email != principal.email:
+        raise errors.NotFound("invitation not found", invitation_id=invitation_id)
+    return invitation
+
+
+async def accept_invitation(
+    ctx: ServiceContext, principal: Principal, invitation_id: str
+) -> Membership:
+    """The invitee, signed in as the invited email, becomes a member at the offered role."""
+    async with ctx.uow() as uow:
+        office_id = (await _own_invitation(uow.repo, principal, invitation_id)).office_id
+    async with ctx.uow() as uow:
+        # Locked first (see lock_office), then read again: a double accept makes one member.
+        await uow.repo.lock_office(office_id)
+        invitation = await _own_invitation(uow.repo, principal, invitation_id)
+        member = await uow.repo.membership(invitation.office_id, invitation.email)
+        if member is None:
+            member = Membership(
+                office_id=invitation.office_id, email=invitation.email, role=invitation.role
+            )
+            await uow.repo.add(member)
+        await uow.repo.delete(invitation)
         await uow.commit()
         return member
+
+
+async def decline_invitation(ctx: ServiceContext, principal: Principal, invitation_id: str) -> None:
+    async with ctx.uow() as uow:
+        invitation = await _own_invitation(uow.repo, principal, invitation_id)
+        await uow.repo.delete(invitation)
+        await uow.commit()
+
+
+async def set_role(
+    ctx: ServiceContext, principal: Principal, office_id: str, email: str, role: Role
+) -> Membership:
+    """Change a member's role (office admins only); new members come by invitation."""
+    email = _email(email)
+    async with ctx.uow() as uow:
+        # Locked first: two admins demoting each other at once must not leave it with none.
+        await uow.repo.lock_office(office_id)
+        await access.require_office(uow.repo, principal, office_id, Role.ADMIN)
+        member = await uow.repo.membership(office_id, email)
+        if member is None:
+            raise errors.NotFound(
+                "not a member of this office: invite them first", office_id=office_id, email=email
+            )
+        if role != Role.ADMIN:
+            await _guard_last_admin(uow.repo, member, "demote")
+        member.role = role
+        await uow.commit()
+        return member
+
+
+async def remove_member(
+    ctx: ServiceContext, principal: Principal, office_id: str, email: str
+) -> None:
+    """An admin removes a member, or a member leaves; their access ends with the commit."""
+    email = _email(email)
+    async with ctx.uow() as uow:
+        leaving = not principal.support_admin and email == principal.email
+        await uow.repo.lock_office(office_id)  # first: see lock_office
+        await access.require_office(
+            uow.repo, principal, office_id, Role.READ_ONLY if leaving else Role.ADMIN
+        )
+        member = await uow.repo.membership(office_id, email)
+        if member is None:
+            raise errors.NotFound("not a member of this office", office_id=office_id, email=email)
+        await _guard_last_admin(uow.repo, member, "leave" if leaving else "remove")
+        await uow.repo.delete(member)
+        await uow.commit()
 
 
 async def released_issuers(

@@ -20,13 +20,14 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.conversations import Conversations, rendered
+from bot.conversations import Conversations, choice_label, rendered
 from bot.slack import blocks as kit
 from bot.slack.after_ack import AfterAck
 from bot.slack.errors import MemberUnknown
 from bot.slack.members import Members
 from bot.slack.store import SlackMember, SlackStore
 from statemachine.engine import ConversationConflict, ConversationNotFound, Input
+from statemachine.offices import office_choices
 from statemachine.port import BackendRefusal, BackendUnavailable
 from statemachine.store import ConversationRecord
 
@@ -169,7 +170,8 @@ class SlackFrontEnd:
 
     async def _command(self, client: AsyncWebClient, team_id: str, user_id: str, word: str) -> None:
         member = await self.members.resolve(client, team_id, user_id)
-        await self.members.offices(member)  # not a member anywhere: said clearly, nothing started
+        # Not a member anywhere nor invited: said clearly, nothing started.
+        await self.members.may_talk(member)
         if word == "cancel" and member.conversation_id:
             record = await self._send(
                 client, member, member.conversation_id, Input(choice="cancel")
@@ -485,7 +487,7 @@ class SlackFrontEnd:
         member = await self._dm_member(client, team_id, user_id, event)
         conversation_id = member.conversation_id
         if conversation_id is None:
-            await self.members.offices(member)
+            await self.members.may_talk(member)
             conversation_id = (await self._start(member)).id
         await self._answer(client, member, conversation_id, Input(text=str(event["text"])))
 
@@ -579,9 +581,11 @@ class SlackFrontEnd:
                     client, member, kit.words("slack.channel.no_admin_office", member.locale)
                 )
                 return
+            # Two offices of one name each show an admin and a short id.
+            labels = [choice_label(c, member.locale) for c in office_choices(admin)]
             buttons = [
                 kit.button(
-                    f"{kit.CHANNEL_ACTION}-{i}", o.name, f"{o.id}{kit.SEPARATOR}{channel_id}"
+                    f"{kit.CHANNEL_ACTION}-{i}", labels[i], f"{o.id}{kit.SEPARATOR}{channel_id}"
                 )
                 for i, o in enumerate(admin)
             ]

@@ -105,6 +105,15 @@ class Members:
         self._offices[email] = (now, offices)
         return offices
 
+    async def may_talk(self, member: SlackMember) -> None:
+        """A member of an office, or someone invited to one (the assistant shows the
+        invitation so they can join); NotAMember otherwise."""
+        try:
+            await self.offices(member)
+        except NotAMember:
+            if not await self.backend(member).invitations():
+                raise
+
     async def dm_channel(self, client: AsyncWebClient, member: SlackMember) -> str:
         if member.dm_channel_id:
             return member.dm_channel_id

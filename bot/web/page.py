@@ -8,8 +8,10 @@ page for both languages so that switching language needs no round trip.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
@@ -122,8 +124,48 @@ async def demo_session(request: Request) -> DemoSessionOut:
     # A demo token is an office admin's: handed out to this machine's own browser only.
     if user is None or client not in LOOPBACK:
         raise errors.NotFound("the demo user is not available")
-    token = await request.app.state.token_store.create(user, "web chat demo")
+    # A loopback peer is not enough: a page of another site whose name was rebound to
+    # 127.0.0.1 (DNS rebinding) reaches this port too, but sends its own Host and Origin.
+    own = own_origins(getattr(request.app.state, "public_url", None))
+    host = (request.headers.get("host") or "").lower()
+    origin = (request.headers.get("origin") or "").lower().rstrip("/")
+    if not own or host not in {urlsplit(o).netloc for o in own} or origin not in own:
+        raise errors.Forbidden(
+            "demo sign-in answers only this server's own page, at its public address",
+            host=host,
+            origin=origin,
+        )
+    token = await request.app.state.token_store.create(
+        user, "web chat demo", expires_in=DEMO_TOKEN_TTL
+    )
     return DemoSessionOut(token=token, user=user)
 
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+# A demo sign-in lasts a working day; the page asks again after that.
+DEMO_TOKEN_TTL = dt.timedelta(hours=12)
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+_ANY_ADDRESS = ("0.0.0.0", "[::]")  # noqa: S104 (names compared, nothing bound)
+
+
+def own_origins(public_url: str | None) -> set[str]:
+    """The origins of the configured public address (``RENKEI_PUBLIC_URL``).
+
+    On a loopback address the other loopback names of the same port count too: no other
+    site can be reached under them, so a rebound name never matches. So it is for the
+    any-address (``renkei serve --host 0.0.0.0`` without a public URL): the browser next
+    to the server opens it by a loopback name.
+    """
+    if not public_url:
+        return set()
+    parts = urlsplit(public_url.strip().lower())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return set()
+    default = 443 if parts.scheme == "https" else 80
+    port = parts.port or default
+    suffix = "" if port == default else f":{port}"
+    host = parts.hostname
+    names = [f"[{host}]" if ":" in host else host]
+    if names[0] in (*_LOOPBACK_NAMES, *_ANY_ADDRESS):
+        names = list(_LOOPBACK_NAMES)
+    return {f"{parts.scheme}://{name}{suffix}" for name in names}

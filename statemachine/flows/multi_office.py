@@ -8,6 +8,7 @@ linked → others (each other office's account: stay on legacy sync, or archive)
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from transitions import EventData
@@ -32,6 +33,7 @@ from statemachine.flows.common import (
     store_sync_result,
     switch_again,
 )
+from statemachine.offices import SHORT_ID, TOLD_APART_BY_ID
 from statemachine.port import BackendRefusal, CardUseInfo
 from statemachine.replies import Link
 
@@ -300,9 +302,19 @@ def prompt_choose_office(turn: Turn) -> None:
     if turn.slots.get("from_handover"):
         turn.say(f"{ID}.from_handover")
     _say_uses(turn)
-    uses: list[dict[str, Any]] = turn.slots.get("uses", [])
+    uses: list[dict[str, Any]] = [u for u in turn.slots.get("uses", []) if u["account_id"]]
+    names = Counter(str(u["office_name"] or "").strip().casefold() for u in uses)
     buttons = [
-        data_choice(f"keep:{u['account_id']}", u["office_name"]) for u in uses if u["account_id"]
+        # Two offices of one name: the start of each office's id tells them apart.
+        choice(
+            f"keep:{u['account_id']}",
+            TOLD_APART_BY_ID,
+            name=u["office_name"],
+            ref=str(u["office_id"] or "")[:SHORT_ID],
+        )
+        if names[str(u["office_name"] or "").strip().casefold()] > 1
+        else data_choice(f"keep:{u['account_id']}", u["office_name"])
+        for u in uses
     ]
     turn.say(f"{ID}.choose_office", *buttons)
 

@@ -150,6 +150,20 @@ class Renkei:
         finally:
             await browser.client.aclose()
 
+    async def join(self, office_id: str, email: str, role: str) -> str:
+        """The owner invites ``email``, who accepts with a token of their own (answered)."""
+        invited = await self.api.post(
+            f"/offices/{office_id}/invitations", json={"email": email, "role": role}
+        )
+        assert invited.status_code == 201, invited.text
+        token = self.cli("token", "create", email)
+        accepted = await self.api.post(
+            f"/invitations/{invited.json()['id']}/accept",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert accepted.status_code == 200, accepted.text
+        return token
+
     def cli(self, *args: str) -> str:
         result = subprocess.run(
             [sys.executable, "-m", "renkei.cli", *args],

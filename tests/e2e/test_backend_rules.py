@@ -68,11 +68,7 @@ async def test_every_call_needs_a_token_and_stays_in_the_callers_offices(renkei:
 
 async def test_read_only_member_cannot_switch(renkei: Renkei) -> None:
     shop = await renkei.office(SHOP)
-    put = await renkei.api.put(
-        f"/offices/{shop['id']}/members/clerk@example.com", json={"role": "read_only"}
-    )
-    assert put.status_code == 200, put.text
-    token = renkei.cli("token", "create", "clerk@example.com")
+    token = await renkei.join(shop["id"], "clerk@example.com", "read_only")
     account = await renkei.account(SHOP, BIZ)
     async with httpx.AsyncClient(
         base_url=f"{renkei.base_url}/api/v1", headers={"Authorization": f"Bearer {token}"}

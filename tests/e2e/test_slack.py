@@ -270,10 +270,7 @@ async def test_help_unknown_and_not_a_member(slack: Slack) -> None:
 async def test_only_an_office_admin_sets_its_notice_channel(slack: Slack) -> None:
     shop = await slack.renkei.office(SHOP)
     clerk = "clerk@example.com"
-    made = await slack.renkei.api.put(
-        f"/offices/{shop['id']}/members/{clerk}", json={"role": "member"}
-    )
-    assert made.is_success, made.text
+    await slack.renkei.join(shop["id"], clerk, "member")
     slack.fake.add_user("U0CLERK", clerk)
     assert (
         await slack.command("channel", channel=OFFICE_CHANNEL, user="U0CLERK")
@@ -550,3 +547,20 @@ async def test_install_in_another_workspace_through_oauth(tmp_path: Path) -> Non
             assert response.status_code == 200
             answered = await slack.reply("どの事業所")
             assert answered.token == "xoxb-installed"  # the installation's bot token
+
+
+async def test_someone_invited_joins_from_slack(slack: Slack) -> None:
+    shop = await slack.renkei.office(SHOP)
+    newcomer = "newcomer@example.com"
+    invited = await slack.renkei.api.post(
+        f"/offices/{shop['id']}/invitations", json={"email": newcomer, "role": "member"}
+    )
+    assert invited.status_code == 201, invited.text
+    slack.fake.add_user("U0NEWCOMER", newcomer)
+    assert (await slack.command("register", user="U0NEWCOMER")).status_code == 200
+    offered = await slack.reply("招待されています", channel="DU0NEWCOMER")
+    assert SHOP in offered.all_text() and "owner@example.com" in offered.all_text()
+    await slack.click(offered, button(offered, label="参加する"), user="U0NEWCOMER")
+    await slack.reply("事業所に参加しました", channel="DU0NEWCOMER")
+    members = (await slack.renkei.api.get(f"/offices/{shop['id']}/members")).json()
+    assert {"office_id": shop["id"], "email": newcomer, "role": "member"} in members

@@ -41,13 +41,24 @@ FIXTURE = Path(__file__).parents[1] / "fixtures/statements/amex_basic_and_supple
 # Who may call an operation:
 #   read_only / member / admin  office-scoped: that role of the victim office or higher
 #   operator  support administrators only (no office role is enough)
-#   creator   the one member who started it (a conversation): nobody else, same office or not
+#   creator   the one member who started or owns it (a conversation, an API token): nobody
+#             else, same office or not
+#   invitee   only the person invited (none of the callers here): everyone else is refused
 #   caller    any signed-in caller, answered about the caller's own offices only
 #   public    no bearer token needed (health, docs, pages, the OAuth callback by its state)
 #   signed    a signature is the credential (issuer webhooks, Slack, the back end's events)
 #   link      a signed download link is the credential, checked as the member it names
 Access = Literal[
-    "read_only", "member", "admin", "operator", "creator", "caller", "public", "signed", "link"
+    "read_only",
+    "member",
+    "admin",
+    "operator",
+    "creator",
+    "invitee",
+    "caller",
+    "public",
+    "signed",
+    "link",
 ]
 API = "/api/v1"
 ACCESS: dict[tuple[str, str], Access] = {
@@ -56,6 +67,16 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", f"{API}/offices/{{office_id}}"): "read_only",
     ("GET", f"{API}/offices/{{office_id}}/members"): "read_only",
     ("PUT", f"{API}/offices/{{office_id}}/members/{{email}}"): "admin",
+    # Anyone may leave (their own email); removing someone else is for admins.
+    ("DELETE", f"{API}/offices/{{office_id}}/members/{{email}}"): "admin",
+    ("POST", f"{API}/offices/{{office_id}}/invitations"): "admin",
+    ("GET", f"{API}/offices/{{office_id}}/invitations"): "admin",
+    ("DELETE", f"{API}/offices/{{office_id}}/invitations/{{invitation_id}}"): "admin",
+    ("GET", f"{API}/invitations"): "caller",
+    ("POST", f"{API}/invitations/{{invitation_id}}/accept"): "invitee",
+    ("POST", f"{API}/invitations/{{invitation_id}}/decline"): "invitee",
+    ("GET", f"{API}/tokens"): "caller",
+    ("DELETE", f"{API}/tokens/{{token_id}}"): "creator",
     ("GET", f"{API}/offices/{{office_id}}/notices"): "read_only",
     ("POST", f"{API}/offices/{{office_id}}/rollouts"): "operator",
     ("GET", f"{API}/offices/{{office_id}}/accounts"): "read_only",
@@ -133,6 +154,10 @@ EMAILS: dict[Caller, str] = {
 }
 
 
+BYSTANDER = "bystander@victim.example"  # a member whose role is changed, then removed
+INVITEE = "invitee@victim.example"  # invited, never accepts
+
+
 @dataclass
 class Victim:
     office_id: str
@@ -140,6 +165,8 @@ class Victim:
     card_id: str
     card_ref: str
     conversation_id: str
+    invitation_id: str = ""
+    token_id: str = ""  # a spare token of the victim's admin
     secret_ids: set[str] = field(default_factory=set)
 
 
@@ -218,14 +245,34 @@ async def _build_world(
         await client.post(f"{API}/offices", json={"name": "Victim KK"}, headers=owner), 201
     )
     office_id = office["id"]
-    for caller in ("member", "read_only"):
-        await _ok(
-            await client.put(
-                f"{API}/offices/{office_id}/members/{EMAILS[caller]}",
-                json={"role": caller},
+    bystander = {"Authorization": f"Bearer {await tokens.create(BYSTANDER, 'test')}"}
+    joining: list[tuple[str, str, dict[str, str]]] = [
+        (EMAILS[c], c, headers[c]) for c in ("member", "read_only")
+    ]
+    for email, role, own in [*joining, (BYSTANDER, "read_only", bystander)]:
+        invited = await _ok(
+            await client.post(
+                f"{API}/offices/{office_id}/invitations",
+                json={"email": email, "role": role},
                 headers=owner,
-            )
+            ),
+            201,
         )
+        await _ok(await client.post(f"{API}/invitations/{invited['id']}/accept", headers=own))
+    pending = await _ok(
+        await client.post(
+            f"{API}/offices/{office_id}/invitations",
+            json={"email": INVITEE, "role": "admin"},
+            headers=owner,
+        ),
+        201,
+    )
+    await tokens.create(EMAILS["admin"], "spare")
+    spare = next(
+        t
+        for t in await _ok(await client.get(f"{API}/tokens", headers=owner))
+        if t["name"] == "spare"
+    )
     await _ok(
         await client.post(
             f"{API}/offices/{office_id}/rollouts", json={"issuer": "amex"}, headers=support
@@ -265,9 +312,16 @@ async def _build_world(
         201,
     )
     victim = Victim(
-        office_id, account_id, linked["card"]["id"], linked["card"]["card_ref"], conversation["id"]
+        office_id,
+        account_id,
+        linked["card"]["id"],
+        linked["card"]["card_ref"],
+        conversation["id"],
+        invitation_id=pending["id"],
+        token_id=spare["id"],
     )
     victim.secret_ids |= {office_id, account_id, victim.card_id, conversation["id"]}
+    victim.secret_ids |= {pending["id"], spare["id"]}
     statements = await _ok(
         await client.get(f"{API}/accounts/{account_id}/statements", headers=owner)
     )
@@ -336,7 +390,9 @@ PATH_VALUES: dict[str, Callable[[World, Caller], str]] = {
     "account_id": lambda w, c: w.victim.account_id,
     "card_id": lambda w, c: w.victim.card_id,
     "conversation_id": lambda w, c: w.victim.conversation_id,
-    "email": lambda w, c: "newcomer@victim.example",
+    "email": lambda w, c: BYSTANDER,
+    "invitation_id": lambda w, c: w.victim.invitation_id,
+    "token_id": lambda w, c: w.victim.token_id,
     "issuer": lambda w, c: "amex",
     "name": lambda w, c: "chat.js",
 }
@@ -372,6 +428,9 @@ def _request_extras(world: World, caller: Caller, method: str, path: str) -> dic
     bodies: dict[tuple[str, str], dict[str, Any]] = {
         ("POST", f"{API}/offices"): {"json": {"name": f"Own office {n}"}},
         ("PUT", f"{API}/offices/{{office_id}}/members/{{email}}"): {"json": {"role": "read_only"}},
+        ("POST", f"{API}/offices/{{office_id}}/invitations"): {
+            "json": {"email": f"newcomer-{n}@victim.example", "role": "member"}
+        },
         ("POST", f"{API}/offices/{{office_id}}/rollouts"): {"json": {"issuer": "jcb"}},
         ("POST", f"{API}/offices/{{office_id}}/accounts"): {"json": _upload_body(f"declared-{n}")},
         ("POST", f"{API}/accounts/{{account_id}}/statements/upload"): {
@@ -424,7 +483,7 @@ def _allowed(access: Access, caller: Caller) -> bool | None:
         return role is not None and RANK[role] >= RANK[access]
     if access == "creator":
         return caller == "admin"
-    if access in ("operator", "signed"):
+    if access in ("operator", "signed", "invitee"):
         return False
     if access == "link":
         return role is not None

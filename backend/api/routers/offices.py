@@ -7,6 +7,8 @@ from fastapi import APIRouter, status
 from backend.api.deps import Caller, Services
 from backend.api.errors import ERROR_RESPONSES
 from backend.api.schemas import (
+    InvitationCreate,
+    InvitationOut,
     MemberOut,
     MemberPut,
     NoticeOut,
@@ -16,7 +18,7 @@ from backend.api.schemas import (
     RolloutCreate,
     RolloutOut,
 )
-from backend.domain.model import Role
+from backend.domain.model import Invitation, Role
 from backend.service import offices
 
 router = APIRouter(prefix="/offices", tags=["offices"], responses=ERROR_RESPONSES)
@@ -31,8 +33,8 @@ router = APIRouter(prefix="/offices", tags=["offices"], responses=ERROR_RESPONSE
 )
 async def list_offices(services: Services, caller: Caller) -> list[OfficeOut]:
     return [
-        OfficeOut.from_domain(office, role)
-        for office, role in await offices.list_offices(services, caller)
+        OfficeOut.from_domain(e.office, e.role, e.admins)
+        for e in await offices.list_offices(services, caller)
     ]
 
 
@@ -57,16 +59,16 @@ async def create_office(body: OfficeCreate, services: Services, caller: Caller) 
 async def get_office(office_id: str, services: Services, caller: Caller) -> OfficeDetailOut:
     office = await offices.get_office(services, caller, office_id)
     # The service answers no role with one office; a member has few offices to scan.
-    role = Role.ADMIN
-    if not caller.support_admin:
-        mine = await offices.list_offices(services, caller)
-        role = next((r for o, r in mine if o.id == office_id), Role.READ_ONLY)
+    mine = await offices.list_offices(services, caller)
+    entry = next((e for e in mine if e.office.id == office_id), None)
+    role = Role.ADMIN if caller.support_admin else entry.role if entry else Role.READ_ONLY
     released = await offices.released_issuers(services, caller, office_id)
     return OfficeDetailOut(
         id=office.id,
         name=office.name,
         role=role,
         created_at=office.created_at,
+        admins=list(entry.admins) if entry else [],
         released_issuers=released,
     )
 
@@ -86,14 +88,121 @@ async def list_members(office_id: str, services: Services, caller: Caller) -> li
 @router.put(
     "/{office_id}/members/{email}",
     response_model=MemberOut,
-    summary="Add a member or change a role",
-    description="Office admins only. Members are identified by email address.",
+    summary="Change a member's role",
+    description="Office admins only. A new member comes by invitation (`POST "
+    "/offices/{office_id}/invitations`); an email that is not a member answers 404. "
+    "The office's last admin cannot be demoted (409 `last_admin`).",
 )
 async def set_member(
     office_id: str, email: str, body: MemberPut, services: Services, caller: Caller
 ) -> MemberOut:
-    member = await offices.set_member(services, caller, office_id, email, body.role)
+    member = await offices.set_role(services, caller, office_id, email, body.role)
     return MemberOut.from_domain(member)
+
+
+@router.delete(
+    "/{office_id}/members/{email}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a member, or leave",
+    description="Office admins remove any member; any member may remove themselves "
+    "(leave). Access ends at once. The office's last admin cannot leave or be removed "
+    "(409 `last_admin`).",
+)
+async def remove_member(office_id: str, email: str, services: Services, caller: Caller) -> None:
+    await offices.remove_member(services, caller, office_id, email)
+
+
+async def _invitation_out(
+    services: Services, caller: Caller, invitation: Invitation
+) -> InvitationOut:
+    office = await offices.get_office(services, caller, invitation.office_id)
+    mine = await offices.list_offices(services, caller)
+    entry = next((e for e in mine if e.office.id == office.id), None)
+    return InvitationOut.from_domain(invitation, office, entry.admins if entry else ())
+
+
+@router.post(
+    "/{office_id}/invitations",
+    response_model=InvitationOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Invite a person",
+    description="Office admins only. The invitee becomes a member only when they accept, "
+    "signed in as the invited email (`POST /invitations/{id}/accept`); until then the "
+    "office is not theirs to see. Inviting again while pending changes the offered role; "
+    "inviting a member answers 409 `already_member`.",
+)
+async def invite(
+    office_id: str, body: InvitationCreate, services: Services, caller: Caller
+) -> InvitationOut:
+    invitation = await offices.invite(services, caller, office_id, body.email, body.role)
+    return await _invitation_out(services, caller, invitation)
+
+
+@router.get(
+    "/{office_id}/invitations",
+    response_model=list[InvitationOut],
+    summary="Pending invitations of an office",
+    description="Office admins only.",
+)
+async def office_invitations(
+    office_id: str, services: Services, caller: Caller
+) -> list[InvitationOut]:
+    return [
+        await _invitation_out(services, caller, i)
+        for i in await offices.office_invitations(services, caller, office_id)
+    ]
+
+
+@router.delete(
+    "/{office_id}/invitations/{invitation_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Cancel an invitation",
+    description="Office admins only.",
+)
+async def cancel_invitation(
+    office_id: str, invitation_id: str, services: Services, caller: Caller
+) -> None:
+    await offices.cancel_invitation(services, caller, office_id, invitation_id)
+
+
+invitations_router = APIRouter(
+    prefix="/invitations", tags=["invitations"], responses=ERROR_RESPONSES
+)
+
+
+@invitations_router.get(
+    "",
+    response_model=list[InvitationOut],
+    summary="My invitations",
+    description="The invitations waiting for the caller's own email, each with the office's "
+    "name and admins and who invited.",
+)
+async def my_invitations(services: Services, caller: Caller) -> list[InvitationOut]:
+    return [
+        InvitationOut.from_domain(e.invitation, e.office, e.admins)
+        for e in await offices.my_invitations(services, caller)
+    ]
+
+
+@invitations_router.post(
+    "/{invitation_id}/accept",
+    response_model=MemberOut,
+    summary="Accept an invitation",
+    description="Only the invited person (their own token, or the assistant acting as "
+    "them). The caller becomes a member at the offered role.",
+)
+async def accept_invitation(invitation_id: str, services: Services, caller: Caller) -> MemberOut:
+    return MemberOut.from_domain(await offices.accept_invitation(services, caller, invitation_id))
+
+
+@invitations_router.post(
+    "/{invitation_id}/decline",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Decline an invitation",
+    description="Only the invited person. The invitation is gone; nothing was granted.",
+)
+async def decline_invitation(invitation_id: str, services: Services, caller: Caller) -> None:
+    await offices.decline_invitation(services, caller, invitation_id)
 
 
 @router.get(

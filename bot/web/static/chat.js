@@ -165,7 +165,7 @@
       const session = await request("POST", "/chat/demo-session");
       signedIn(session.token, session.user);
     } catch (error) {
-      showError(error.kind === "not_found" ? "demo" : error.kind);
+      showError(error.kind === "network" ? "network" : "demo");
     }
   }
 

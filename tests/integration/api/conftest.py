@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,6 +20,7 @@ from backend.db.engine import make_engine, make_sessions, migrate
 from backend.db.repository import SqlUnitOfWork
 from backend.domain.model import Issuer
 from backend.secrets import FernetSecretBox
+from backend.service.api_tokens import TokenRecord
 from backend.service.context import ServiceContext
 from backend.service.ports import (
     AuthorizationRequest,
@@ -93,16 +95,38 @@ class ScriptedIssuer:
 
 
 class Tokens:
+    """The token store's protocol in memory: one token per member, ``tok-<email>``."""
+
     def __init__(self) -> None:
-        self.by_hash: dict[str, str] = {}
+        self.by_hash: dict[str, TokenRecord] = {}
 
     def issue(self, email: str) -> str:
         token = "tok-" + email
-        self.by_hash[hash_token(token)] = email
+        if hash_token(token) not in self.by_hash:
+            self.by_hash[hash_token(token)] = TokenRecord(
+                id="id-" + email,
+                email=email,
+                name="test",
+                created_at=dt.datetime.now(dt.UTC),
+                expires_at=None,
+                revoked_at=None,
+            )
         return token
 
-    async def email_for_token_hash(self, token_hash: str) -> str | None:
+    async def lookup(self, token_hash: str) -> TokenRecord | None:
         return self.by_hash.get(token_hash)
+
+    async def list_for(self, email: str) -> list[TokenRecord]:
+        return [r for r in self.by_hash.values() if r.email == email]
+
+    async def revoke(self, token_id: str, *, email: str | None = None) -> TokenRecord | None:
+        for key, record in self.by_hash.items():
+            if record.id == token_id and email in (None, record.email):
+                if record.revoked_at is None:
+                    record = dataclasses.replace(record, revoked_at=dt.datetime.now(dt.UTC))
+                    self.by_hash[key] = record
+                return record
+        return None
 
 
 def parse_statement_file(data: bytes, issuer: str) -> list[ParsedStatementGroup]:

@@ -31,13 +31,22 @@ async def _office(api: Harness, member: str = "taro@example.com") -> str:
     r = await api.client.post("/api/v1/offices", json={"name": "Yamada"}, headers=api.auth())
     assert r.status_code == 201, r.text
     office_id: str = r.json()["id"]
-    r = await api.client.put(
-        f"/api/v1/offices/{office_id}/members/{member}",
-        json={"role": "admin"},
+    await join(api, office_id, member, "admin")
+    return office_id
+
+
+async def join(api: Harness, office_id: str, member: str, role: str) -> None:
+    """The support administrator invites ``member``, who accepts with their own token."""
+    r = await api.client.post(
+        f"/api/v1/offices/{office_id}/invitations",
+        json={"email": member, "role": role},
         headers=api.auth(),
     )
+    assert r.status_code == 201, r.text
+    r = await api.client.post(
+        f"/api/v1/invitations/{r.json()['id']}/accept", headers=api.auth(member)
+    )
     assert r.status_code == 200, r.text
-    return office_id
 
 
 async def _release(api: Harness, office_id: str) -> None:
@@ -216,11 +225,7 @@ async def test_sync_now_and_rate_limit(api: Harness) -> None:
     assert r.headers["retry-after"] == "7"
     assert r.json()["error"]["code"] == "rate_limited"
     reader = api.auth("reader@example.com")
-    await api.client.put(
-        f"/api/v1/offices/{office_id}/members/reader@example.com",
-        json={"role": "read_only"},
-        headers=api.auth(),
-    )
+    await join(api, office_id, "reader@example.com", "read_only")
     r = await api.client.post(f"/api/v1/accounts/{account_id}/sync", headers=reader)
     assert r.status_code == 403
     r = await api.client.get("/api/v1/events", params={"account_id": account_id}, headers=reader)

@@ -130,3 +130,9 @@ class ScriptedBackend:
         from statemachine.port import OfficeInfo
 
         return OfficeInfo(id=office_id, name="山田商店", role="admin")
+
+    async def invitations(self) -> list[Any]:
+        return []
+
+    async def answer_invitation(self, invitation_id: str, accept: bool) -> None:
+        raise AssertionError("no invitation in memory")

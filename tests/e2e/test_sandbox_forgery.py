@@ -128,9 +128,12 @@ def test_a_real_issuer_url_with_the_sandbox_on_is_refused_at_start(
 
 def test_the_sandbox_never_holds_a_real_secret(database: str, tmp_path: Path) -> None:
     for setting in ("amex_webhook_secret", "jcb_webhook_secret", "amex_client_secret"):
-        settings = Settings(
-            data_dir=tmp_path / "data", database_url=database, **{setting: "a-real-secret"}
-        )
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "database_url": database,
+            setting: "a-real-secret",
+        }
+        settings = Settings(**values)
         with pytest.raises(SettingsError, match=f"RENKEI_{setting.upper()}"):
             create_app(settings)
     same = production_like(database, tmp_path / "data", 8000, jcb_webhook_secret=AMEX_SECRET)

@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.api.app import create_api_router, install_error_handlers
+from backend.api.docs import install_docs
+from backend.api.security_headers import SecurityHeaders
 from backend.api.schemas import IssuerInfoOut
 from backend.db.conversation_store import SqlConversationStore
 from backend.db.engine import make_engine, make_sessions, migrate, ping
@@ -251,7 +253,10 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
         description="Card-link service: Amex and JCB statements by issuer API, with every "
         "rule of the card issuers enforced.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, without a CDN
+        redoc_url=None,
     )
+    app.add_middleware(SecurityHeaders)
     transport = httpx.ASGITransport(app=app)
     runtime = build_runtime(settings, transport)
     holder["runtime"] = runtime
@@ -277,6 +282,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     app.include_router(conversation_router)
     app.include_router(backend_events_router)
     install_web_chat(app)
+    install_docs(app)
     install_slack(app, runtime)
 
     @app.get("/healthz", tags=["health"], summary="200 once the database answers")

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.api.app import create_api_router, install_error_handlers
 from backend.api.docs import install_docs
-from backend.api.security_headers import SecurityHeaders
 from backend.api.schemas import IssuerInfoOut
+from backend.api.security_headers import SecurityHeaders
 from backend.db.conversation_store import SqlConversationStore
 from backend.db.engine import make_engine, make_sessions, migrate, ping
 from backend.db.job_store import SqlJobStore

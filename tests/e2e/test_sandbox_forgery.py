@@ -169,3 +169,24 @@ async def test_forging_a_revocation_through_the_sandbox_fails(renkei: Renkei) ->
     assert issuer_secret(renkei, "amex") != issuer_secret(renkei, "jcb")
     # The key is the only thing missing: with it, the sandbox acts as its member site would.
     await renkei.control("amex", "/webhooks", forged)
+
+
+def test_the_demo_start_lines_show_the_control_key(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = {**os.environ, "RENKEI_DATA_DIR": str(data_dir), "RENKEI_RUN_JOBS": "false"}
+    env.pop("DATABASE_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "renkei.cli", "serve", "--port", str(free_port())],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    key = (data_dir / "sandbox-control-key").read_text().strip()
+    assert any("X-Sandbox-Key" in line and key in line for line in lines), lines

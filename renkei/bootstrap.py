@@ -234,7 +234,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
         runtime = holder["runtime"]
         await migrate(runtime.engine)
         _owner_only_database_files(settings)
-        if settings.seed_demo:
+        if settings.demo_on:
             await seed_demo(runtime)
         run_jobs = settings.run_jobs if start_jobs is None else start_jobs
         if run_jobs:
@@ -274,7 +274,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     app.state.webhook_secret = webhook_secret(settings)
     app.state.conversations = runtime.conversations
     app.state.token_store = runtime.tokens
-    app.state.demo_user = OWNER if settings.seed_demo else None
+    app.state.demo_user = OWNER if settings.demo_on else None
     app.state.export_secret = _secret_file(settings.data_dir / "export-secret")
     app.state.issuer_sites = issuer_sites(settings)
     install_error_handlers(app)

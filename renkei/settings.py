@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     service_token: SecretStr | None = None  # the assistant's own; a file in the data dir if unset
     public_url: str = "http://127.0.0.1:8000"
     secret_keys: SecretStr | None = None  # comma-separated Fernet keys, newest first
-    seed_demo: bool = True
+    # Demo data and the demo sign-in. Unset: on exactly when the sandbox is.
+    seed_demo: bool | None = None
     # Mount the simulated issuers under /sandbox. Unset: on exactly when no issuer URL is
     # configured, so a production setup never serves them by default.
     sandbox: bool | None = None
@@ -84,6 +85,10 @@ class Settings(BaseSettings):
             return self.sandbox
         return not (self.amex_base_url or self.jcb_base_url)
 
+    @property
+    def demo_on(self) -> bool:
+        return self.sandbox_on if self.seed_demo is None else self.seed_demo
+
     def uses_sandbox(self, issuer: str) -> bool:
         # The sandbox never runs beside a real issuer (check_settings refuses the mix).
         return self.sandbox_on
@@ -129,6 +134,12 @@ def check_settings(settings: Settings) -> None:
                         "(the sandbox's own is made in the data directory), or set "
                         f"RENKEI_SANDBOX=false and RENKEI_{name}_BASE_URL for production."
                     )
+    if settings.demo_on and not settings.sandbox_on:
+        # The demo's cards live at the sandbox, and its sign-in makes an office admin.
+        raise SettingsError(
+            "RENKEI_SEED_DEMO is on while the issuers are real: the demo data and its "
+            "sign-in are for the sandbox only. Set RENKEI_SEED_DEMO=false."
+        )
     amex, jcb = settings.amex_webhook_secret, settings.jcb_webhook_secret
     if amex is not None and jcb is not None and amex.get_secret_value() == jcb.get_secret_value():
         raise SettingsError(

@@ -32,13 +32,12 @@ JCB_SECRET = "jcb-production-webhook-secret"
 
 
 def production_like(database: str, data_dir: Path, port: int, **overrides: Any) -> Settings:
-    """Real-looking issuer URLs, real-looking webhook secrets, no demo data."""
+    """Real-looking issuer URLs, real-looking webhook secrets; no demo data by default."""
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "database_url": database,
         "admin_token": ADMIN_TOKEN,
         "public_url": f"http://127.0.0.1:{port}",
-        "seed_demo": False,
         "amex_base_url": "https://api.americanexpress.example/renkei",
         "jcb_base_url": "https://api.jcb.example/renkei",
         "amex_webhook_secret": AMEX_SECRET,
@@ -99,6 +98,7 @@ async def test_production_like_settings_serve_no_sandbox_at_all(
             )
             assert at_amex.status_code == 401
     assert not (tmp_path / "data" / "sandbox-control-key").exists()
+    assert not (tmp_path / "data" / "demo-token").exists()
 
 
 def test_a_real_issuer_url_with_the_sandbox_on_is_refused_at_start(
@@ -136,6 +136,8 @@ def test_the_sandbox_never_holds_a_real_secret(database: str, tmp_path: Path) ->
         settings = Settings(**values)
         with pytest.raises(SettingsError, match=f"RENKEI_{setting.upper()}"):
             create_app(settings)
+    with pytest.raises(SettingsError, match="RENKEI_SEED_DEMO=false"):
+        create_app(production_like(database, tmp_path / "data", 8000, seed_demo=True))
     same = production_like(database, tmp_path / "data", 8000, jcb_webhook_secret=AMEX_SECRET)
     with pytest.raises(SettingsError, match="RENKEI_JCB_WEBHOOK_SECRET"):
         create_app(same)

@@ -55,7 +55,9 @@ def create_issuer_app(
     app = FastAPI(
         title=f"Sandbox issuer: {ISSUER_LABELS[issuer]}",
         description="Simulated issuer for renkei: OAuth, statements, legacy site, member site.",
-        docs_url="/docs",
+        # No Swagger page: it loads its script from a CDN, which the pages' CSP refuses.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.sandbox = state

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     service_token: SecretStr | None = None  # the assistant's own; a file in the data dir if unset
     public_url: str = "http://127.0.0.1:8000"
     secret_keys: SecretStr | None = None  # comma-separated Fernet keys, newest first
+    key_check_seconds: float = 2.0  # how often a process asks which key seals new secrets
     # Demo data and the demo sign-in. Unset: on exactly when the sandbox is.
     seed_demo: bool | None = None
     # Mount the simulated issuers under /sandbox. Unset: on exactly when no issuer URL is

@@ -22,7 +22,7 @@ from backend.db import tables as t
 from backend.domain.model import Issuer
 from backend.service.context import Principal, ServiceContext
 from backend.service.linking import complete_authorization, register_api_account
-from renkei.bootstrap import Runtime, create_app
+from renkei.bootstrap import Runtime, create_app, sandbox_control_key
 from renkei.demo import OWNER, SHOP
 from renkei.settings import Settings
 
@@ -151,5 +151,6 @@ async def embedded_renkei(
     app = create_app(settings, start_jobs=jobs)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as http:
+        key = {"X-Sandbox-Key": sandbox_control_key(settings)}  # the control API's
+        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL, headers=key) as http:
             yield Embedded(app, app.state.runtime, http)

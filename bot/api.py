@@ -78,6 +78,11 @@ class ConversationOut(BaseModel):
     locale: str
     office_id: str | None
     replies: list[ReplyOut] = Field(description="What the assistant said to the last input.")
+    secret: bool = Field(
+        False,
+        description="The step asks for a password: a front end shows a masked field and "
+        "never echoes what is typed.",
+    )
 
 
 class StepCountOut(BaseModel):
@@ -115,8 +120,10 @@ async def _load(
     return record
 
 
-def _out(record: ConversationRecord) -> ConversationOut:
-    return ConversationOut.model_validate(rendered(record))
+def _out(record: ConversationRecord, service: Conversations) -> ConversationOut:
+    return ConversationOut.model_validate(
+        {**rendered(record), "secret": service.is_secret(record)}
+    )
 
 
 @router.post(
@@ -136,7 +143,7 @@ async def create_conversation(
         record = await service.start(user, body.locale, body.office_id)
     except BackendRefusal as refusal:
         raise errors.NotFound("office not found") from refusal
-    return _out(record)
+    return _out(record, service)
 
 
 @router.get(
@@ -147,7 +154,7 @@ async def create_conversation(
 async def get_conversation(
     conversation_id: str, service: Service, caller: Caller
 ) -> ConversationOut:
-    return _out(await _load(service, conversation_id, caller))
+    return _out(await _load(service, conversation_id, caller), service)
 
 
 @router.post(
@@ -178,7 +185,7 @@ async def post_message(
         record = await service.send(conversation_id, given)
     except ConversationConflict as exc:
         raise errors.Conflict("another input was handled meanwhile: read the conversation") from exc
-    return _out(record)
+    return _out(record, service)
 
 
 @router.get(

@@ -66,3 +66,9 @@ class Conversations:
 
     async def get(self, conversation_id: str) -> ConversationRecord:
         return await self.engine.get(conversation_id)
+
+    def is_secret(self, record: ConversationRecord) -> bool:
+        """The conversation waits on a password: typed text there is masked, never shown."""
+        if record.flow is None or record.flow not in self.engine.flows:
+            return False
+        return self.engine.flows[record.flow].state(record.state).secret

@@ -7,6 +7,7 @@ token, or to the embedded service started in this process.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,6 +30,17 @@ async def _stdin_line(prompt: str) -> str | None:
     return line.rstrip("\n") if line else None
 
 
+async def _hidden_line(prompt: str) -> str | None:
+    """A password: read without echo (``getpass``), so it never shows on the screen."""
+    if not sys.stdin.isatty():
+        return await _stdin_line(prompt)  # piped: nothing is echoed to hide
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(None, getpass.getpass, prompt)
+    except EOFError:
+        return None
+
+
 def _stdout(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
@@ -45,6 +57,7 @@ class TerminalChat:
         locale: str,
         office_id: str | None = None,
         ask: Ask = _stdin_line,
+        ask_secret: Ask = _hidden_line,
         show: Show = _stdout,
     ) -> None:
         self.api = api
@@ -52,6 +65,7 @@ class TerminalChat:
         self.locale = locale
         self.office_id = office_id
         self.ask = ask
+        self.ask_secret = ask_secret
         self.show = show
         self.conversation: dict[str, Any] = {}
         self.numbered: list[str] = []
@@ -87,9 +101,15 @@ class TerminalChat:
         self.conversation = started
         self.show(render("terminal.intro", self.locale))
         self._render()
+        await self.loop()
+
+    async def loop(self) -> None:
+        """Read and send lines until the person quits, from the conversation held."""
         while True:
-            line = await self.ask(render("terminal.prompt", self.locale))
-            if line is None or line.strip().lower() in QUIT_WORDS:
+            secret = bool(self.conversation.get("secret"))
+            ask = self.ask_secret if secret else self.ask
+            line = await ask(render("terminal.prompt", self.locale))
+            if line is None or (not secret and line.strip().lower() in QUIT_WORDS):
                 self.show(render("terminal.bye", self.locale))
                 return
             text = line.strip()
@@ -101,7 +121,8 @@ class TerminalChat:
                     self._render()
                 continue
             message: dict[str, Any] = {"text": text}
-            if text.isdigit() and 1 <= int(text) <= len(self.numbered):
+            # A typed password is sent as it is, even when it looks like a choice number.
+            if not secret and text.isdigit() and 1 <= int(text) <= len(self.numbered):
                 message = {"choice": self.numbered[int(text) - 1]}
             answer = await self._post(
                 f"/api/v1/conversations/{self.conversation['id']}/messages", message

@@ -19,7 +19,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.api.app import create_api_router, install_error_handlers
+from backend.api.docs import install_docs
 from backend.api.schemas import IssuerInfoOut
+from backend.api.security_headers import SecurityHeaders
 from backend.db.conversation_store import SqlConversationStore
 from backend.db.engine import make_engine, make_sessions, migrate, ping
 from backend.db.job_store import SqlJobStore
@@ -44,12 +46,14 @@ from connectors.backend_client import BackendClient, connect
 from connectors.issuers import IssuerConfig, build_gateways
 from renkei import log_redaction
 from renkei.demo import OWNER, seed_demo
-from renkei.settings import Settings
+from renkei.settings import Settings, check_settings
 from renkei.statement_files import parse_statement_file
 from statemachine.engine import FlowEngine
 from statemachine.flows import ALL_FLOWS
 
 log = logging.getLogger("renkei")
+
+SANDBOX_CONTROL_KEY_FILE = "sandbox-control-key"
 
 
 @dataclass
@@ -78,11 +82,22 @@ def _secret_file(path: Path) -> str:
 
 
 def issuer_webhook_secret(settings: Settings, issuer: str) -> str:
+    """The key an issuer's webhooks are checked with; "" (every event refused) if none.
+
+    Each issuer has its own, so an event signed for one is refused at the other's path.
+    The sandbox gets keys made for it alone (check_settings refuses a configured one).
+    """
     configured = settings.amex_webhook_secret if issuer == "amex" else settings.jcb_webhook_secret
     if configured is not None:
         return configured.get_secret_value()
-    # The mounted sandbox registers one client at both issuers, with one secret.
-    return _secret_file(settings.data_dir / "issuer-webhook-secret")
+    if settings.uses_sandbox(issuer):
+        return _secret_file(settings.data_dir / f"sandbox-webhook-secret-{issuer}")
+    return ""
+
+
+def sandbox_control_key(settings: Settings) -> str:
+    """The ``X-Sandbox-Key`` the mounted sandbox's control API asks for."""
+    return _secret_file(settings.data_dir / SANDBOX_CONTROL_KEY_FILE)
 
 
 def service_token(settings: Settings) -> str:
@@ -214,6 +229,7 @@ def _owner_only_database_files(settings: Settings) -> None:
 def create_app(settings: Settings | None = None, *, start_jobs: bool | None = None) -> FastAPI:
     """The whole service: API, OAuth callback, issuer webhooks, sandbox, job runner."""
     settings = settings or Settings()
+    check_settings(settings)
     log_redaction.install()
     holder: dict[str, Runtime] = {}
 
@@ -225,7 +241,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
         # Seal with the key the database names before anything is written, then follow it.
         await runtime.keys.check()
         runtime.keys.start()
-        if settings.seed_demo:
+        if settings.demo_on:
             await seed_demo(runtime)
         run_jobs = settings.run_jobs if start_jobs is None else start_jobs
         if run_jobs:
@@ -245,7 +261,10 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
         description="Card-link service: Amex and JCB statements by issuer API, with every "
         "rule of the card issuers enforced.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, without a CDN
+        redoc_url=None,
     )
+    app.add_middleware(SecurityHeaders)
     transport = httpx.ASGITransport(app=app)
     runtime = build_runtime(settings, transport)
     holder["runtime"] = runtime
@@ -263,7 +282,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     app.state.webhook_secret = webhook_secret(settings)
     app.state.conversations = runtime.conversations
     app.state.token_store = runtime.tokens
-    app.state.demo_user = OWNER if settings.seed_demo else None
+    app.state.demo_user = OWNER if settings.demo_on else None
     app.state.public_url = settings.public_url
     app.state.export_secret = _secret_file(settings.data_dir / "export-secret")
     app.state.issuer_sites = issuer_sites(settings)
@@ -272,6 +291,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     app.include_router(conversation_router)
     app.include_router(backend_events_router)
     install_web_chat(app)
+    install_docs(app)
     install_slack(app, runtime)
 
     @app.get("/healthz", tags=["health"], summary="200 once the database answers")
@@ -279,8 +299,16 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
         healthy = await ping(runtime.engine)
         return JSONResponse({"status": "ok" if healthy else "unavailable"}, 200 if healthy else 503)
 
-    if settings.sandbox:
+    if settings.sandbox_on:
         _mount_sandbox(app, settings, transport)
+    else:
+        for name in ("amex", "jcb"):
+            if not app.state.issuer_webhook_secrets[name]:
+                log.warning(
+                    "RENKEI_%s_WEBHOOK_SECRET is not set: %s webhooks are refused",
+                    name.upper(),
+                    name,
+                )
     return app
 
 
@@ -295,10 +323,16 @@ def _mount_sandbox(app: FastAPI, settings: Settings, transport: httpx.AsyncBaseT
             redirect_uris=[settings.oauth_redirect_uri],
             name="renkei",
             webhook_url=f"{settings.public_url.rstrip('/')}/api/v1/issuer-webhooks/{{issuer}}",
-            webhook_secret=issuer_webhook_secret(settings, "amex"),
+            webhook_secrets={
+                name: issuer_webhook_secret(settings, name) for name in ("amex", "jcb")
+            },
         )
     ]
-    sandbox_app = create_sandbox(clients=clients, webhook_transport=transport)
+    sandbox_app = create_sandbox(
+        clients=clients,
+        control_key=sandbox_control_key(settings),
+        webhook_transport=transport,
+    )
     app.state.sandbox = sandbox_app
     for route in sandbox_app.routes:
         app.router.routes.append(route)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
-from renkei.settings import Settings
+from renkei.settings import Settings, SettingsError, check_settings
 
 # authlib 1.9 announces its move to "httpx2", which renkei does not use yet: not the
 # operator's concern on every start.
@@ -33,14 +33,25 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Start renkei: API, sandbox issuers, job runner; SQLite in the data directory by default."""
-    from renkei.bootstrap import create_app
+    from renkei.bootstrap import SANDBOX_CONTROL_KEY_FILE, create_app, sandbox_control_key
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = Settings()
     if "public_url" not in settings.model_fields_set:
         settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
+    try:
+        check_settings(settings)
+    except SettingsError as exc:
+        typer.echo(f"renkei cannot start: {exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(f"renkei on http://{host}:{port}  (data: {settings.data_dir})")
     typer.echo(f"database: {settings.resolved_database_url().split('@')[-1]}")
+    if settings.sandbox_on:
+        typer.echo(
+            f"sandbox issuers at /sandbox/amex and /sandbox/jcb; control API key "
+            f"(X-Sandbox-Key): {sandbox_control_key(settings)}  "
+            f"(in {settings.data_dir / SANDBOX_CONTROL_KEY_FILE})"
+        )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
@@ -50,9 +61,16 @@ def sandbox(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
 ) -> None:
     """Run only the simulated Amex and JCB issuers."""
+    from renkei.bootstrap import SANDBOX_CONTROL_KEY_FILE, sandbox_control_key
     from sandbox import create_app as create_sandbox
 
-    uvicorn.run(create_sandbox(), host=host, port=port, log_level="info")
+    settings = Settings()
+    key = sandbox_control_key(settings)
+    typer.echo(
+        f"sandbox issuers on http://{host}:{port}; control API key (X-Sandbox-Key): {key}  "
+        f"(in {settings.data_dir / SANDBOX_CONTROL_KEY_FILE})"
+    )
+    uvicorn.run(create_sandbox(control_key=key), host=host, port=port, log_level="info")
 
 
 @app.command()

@@ -1,7 +1,8 @@
 """Secrets never reach a log line: query values such as ``code=`` and ``state=`` are masked.
 
-The OAuth callback carries a one-time code and the state in its query string; access
-logs and HTTP client logs would otherwise write them out.
+The OAuth callback carries a one-time code and the state in its query string, and an
+export link carries its signed token in its path (whoever has the link downloads the
+statements); access logs and HTTP client logs would otherwise write them out.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ _SECRET_QUERY = re.compile(
     r"(?i)\b(code|state|token|access_token|refresh_token|password|code_verifier|session)"
     r"=([^&\s\"']+)"
 )
+# /api/v1/exports/<token>: the token is the credential of the download.
+_SECRET_PATH = re.compile(r"(/exports/)([^/?#\s\"']+)")
 REDACTED = "***"
 
 
 def redact(text: str) -> str:
+    text = _SECRET_PATH.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
 
 

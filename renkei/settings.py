@@ -26,8 +26,11 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     secret_keys: SecretStr | None = None  # comma-separated Fernet keys, newest first
     key_check_seconds: float = 2.0  # how often a process asks which key seals new secrets
-    seed_demo: bool = True
-    sandbox: bool = True  # mount the simulated issuers under /sandbox
+    # Demo data and the demo sign-in. Unset: on exactly when the sandbox is.
+    seed_demo: bool | None = None
+    # Mount the simulated issuers under /sandbox. Unset: on exactly when no issuer URL is
+    # configured, so a production setup never serves them by default.
+    sandbox: bool | None = None
     run_jobs: bool = True  # run the in-process job runner in `serve`
     sync_interval_minutes: float = 360  # every account is synced at least this often
 
@@ -77,9 +80,19 @@ class Settings(BaseSettings):
         explicit = self.amex_member_site_url if issuer == "amex" else self.jcb_member_site_url
         return explicit or f"{self.issuer_base_url(issuer)}/member"
 
+    @property
+    def sandbox_on(self) -> bool:
+        if self.sandbox is not None:
+            return self.sandbox
+        return not (self.amex_base_url or self.jcb_base_url)
+
+    @property
+    def demo_on(self) -> bool:
+        return self.sandbox_on if self.seed_demo is None else self.seed_demo
+
     def uses_sandbox(self, issuer: str) -> bool:
-        explicit = self.amex_base_url if issuer == "amex" else self.jcb_base_url
-        return self.sandbox and not explicit
+        # The sandbox never runs beside a real issuer (check_settings refuses the mix).
+        return self.sandbox_on
 
     @property
     def oauth_redirect_uri(self) -> str:
@@ -88,3 +101,49 @@ class Settings(BaseSettings):
     @property
     def subscriber_urls(self) -> list[str]:
         return [u.strip() for u in self.webhook_urls.split(",") if u.strip()]
+
+
+class SettingsError(ValueError):
+    """Settings renkei refuses to start with; the message names the setting to change."""
+
+
+_ISSUER_NAMES = {"amex": "AMEX", "jcb": "JCB"}
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse a setup where the simulated issuers could act for, or beside, a real one."""
+    for issuer, name in _ISSUER_NAMES.items():
+        base_url = getattr(settings, f"{issuer}_base_url")
+        if settings.sandbox_on and base_url:
+            raise SettingsError(
+                f"RENKEI_{name}_BASE_URL names a real issuer while RENKEI_SANDBOX is on: the "
+                "simulated issuers never run beside a real one. Set RENKEI_SANDBOX=false "
+                f"for production, or unset RENKEI_{name}_BASE_URL for a demo."
+            )
+        if not settings.sandbox_on and not base_url:
+            raise SettingsError(
+                f"RENKEI_{name}_BASE_URL is not set and the sandbox is off: set it to the "
+                "issuer's API address (or RENKEI_SANDBOX=true for a demo)."
+            )
+        if settings.sandbox_on:
+            # The sandbox is handed the client's secrets; it must never hold a real one.
+            for field in ("webhook_secret", "client_secret"):
+                if f"{issuer}_{field}" in settings.model_fields_set:
+                    raise SettingsError(
+                        f"RENKEI_{name}_{field.upper()} is set while the sandbox plays the "
+                        "issuer: the sandbox never holds a real secret. Unset it for a demo "
+                        "(the sandbox's own is made in the data directory), or set "
+                        f"RENKEI_SANDBOX=false and RENKEI_{name}_BASE_URL for production."
+                    )
+    if settings.demo_on and not settings.sandbox_on:
+        # The demo's cards live at the sandbox, and its sign-in makes an office admin.
+        raise SettingsError(
+            "RENKEI_SEED_DEMO is on while the issuers are real: the demo data and its "
+            "sign-in are for the sandbox only. Set RENKEI_SEED_DEMO=false."
+        )
+    amex, jcb = settings.amex_webhook_secret, settings.jcb_webhook_secret
+    if amex is not None and jcb is not None and amex.get_secret_value() == jcb.get_secret_value():
+        raise SettingsError(
+            "RENKEI_AMEX_WEBHOOK_SECRET and RENKEI_JCB_WEBHOOK_SECRET are the same: each "
+            "issuer signs with its own secret, or one issuer could speak for the other."
+        )

@@ -15,6 +15,7 @@ from sandbox.member_site import build_member_router
 from sandbox.oauth import build_oauth_router, metadata
 from sandbox.pages import build_pages_router
 from sandbox.resource_api import build_resource_router
+from sandbox.security import SecurityHeaders
 from sandbox.state import ISSUERS, ClientRegistration, SandboxState
 from sandbox.web import render
 
@@ -54,7 +55,9 @@ def create_issuer_app(
     app = FastAPI(
         title=f"Sandbox issuer: {ISSUER_LABELS[issuer]}",
         description="Simulated issuer for renkei: OAuth, statements, legacy site, member site.",
-        docs_url="/docs",
+        # No Swagger page: it loads its script from a CDN, which the pages' CSP refuses.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.sandbox = state
@@ -65,6 +68,7 @@ def create_issuer_app(
     app.include_router(build_member_router(state, issuer))
     app.include_router(build_control_router(state, issuer))
     app.add_middleware(FaultInjector, state=state, issuer=issuer)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/", include_in_schema=False)
     async def index(request: Request) -> HTMLResponse:
@@ -113,4 +117,5 @@ def create_app(
         )
     for issuer in ISSUERS:
         app.mount(f"/sandbox/{issuer}", create_issuer_app(issuer, state=state))
+    app.add_middleware(SecurityHeaders)
     return app

@@ -38,6 +38,7 @@ class ClientBody:
     name: str = "renkei"
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    webhook_secrets: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from sandbox.cards import CardError, next_card_id, upgrade_card
 from sandbox.grants import stop_grant
@@ -23,11 +27,36 @@ NOTICES = {
 }
 
 
+CSRF_FIELD = "csrf"
+
+
 class _Site:
-    """Redirects and page rendering of one member site."""
+    """Redirects, page rendering and form checks of one member site.
+
+    Every form of a signed-in page carries a token bound to the session (HMAC of the
+    session id): a page on another site, or on another port of this host (the same
+    site, so SameSite cookies are sent), cannot know it and cannot stop a grant.
+    """
 
     def __init__(self, issuer: Issuer) -> None:
         self.issuer: Issuer = issuer
+        self._csrf_key = secrets.token_bytes(32)
+
+    def csrf(self, request: Request) -> str:
+        session = request.cookies.get(session_cookie(self.issuer), "")
+        return hmac.new(self._csrf_key, session.encode(), hashlib.sha256).hexdigest()
+
+    async def form(self, request: Request) -> FormData | None:
+        """The posted form, or ``None`` when its token is not this session's."""
+        form = await request.form()
+        sent = str(form.get(CSRF_FIELD, ""))
+        if not request.cookies.get(session_cookie(self.issuer)):
+            return None
+        return form if hmac.compare_digest(sent, self.csrf(request)) else None
+
+    def refused(self, request: Request) -> Response:
+        message = "このページの有効期限が切れました。もう一度やり直してください。"
+        return render(request, self.issuer, "error.html", status_code=403, message=message)
 
     def go(self, request: Request, path: str, notice: str | None = None) -> Response:
         url = f"{mount_prefix(request)}/member{path}"
@@ -35,7 +64,9 @@ class _Site:
 
     def page(self, request: Request, template: str, **context: Any) -> Response:
         notice = NOTICES.get(request.query_params.get("done", ""))
-        return render(request, self.issuer, template, notice=notice, **context)
+        return render(
+            request, self.issuer, template, notice=notice, csrf=self.csrf(request), **context
+        )
 
 
 def build_member_router(state: SandboxState, issuer: Issuer) -> APIRouter:
@@ -81,6 +112,8 @@ def build_member_router(state: SandboxState, issuer: Issuer) -> APIRouter:
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
+        if await site.form(request) is None:
+            return site.refused(request)
         data.sessions.pop(request.cookies.get(session_cookie(issuer), ""), None)
         response = go(request, "/login")
         response.delete_cookie(session_cookie(issuer), path=mount_prefix(request) or "/")
@@ -142,6 +175,8 @@ def _add_amex_pages(router: APIRouter, state: SandboxState, site: _Site) -> None
         user_id = session_user(state, "amex", request)
         if user_id is None:
             return go(request, "/login")
+        if await site.form(request) is None:
+            return site.refused(request)
         grant = data.grants.get(grant_id)
         if grant is None or grant.subject != user_id:
             return render(
@@ -165,7 +200,9 @@ def _add_amex_pages(router: APIRouter, state: SandboxState, site: _Site) -> None
         user_id = session_user(state, "amex", request)
         if user_id is None:
             return go(request, "/login")
-        form = await request.form()
+        form = await site.form(request)
+        if form is None:
+            return site.refused(request)
         card = data.cards.get(str(form.get("card_id", "")))
         if card is None or card.user_id != user_id:
             return render(
@@ -193,7 +230,9 @@ def _add_jcb_pages(router: APIRouter, state: SandboxState, site: _Site) -> None:
         user_id = session_user(state, "jcb", request)
         if user_id is None:
             return go(request, "/login")
-        form = await request.form()
+        form = await site.form(request)
+        if form is None:
+            return site.refused(request)
         other_id = str(form.get("user_id", ""))
         other = data.users.get(other_id)
         user = data.users[user_id]
@@ -214,7 +253,9 @@ def _add_jcb_pages(router: APIRouter, state: SandboxState, site: _Site) -> None:
         user_id = session_user(state, "jcb", request)
         if user_id is None:
             return go(request, "/login")
-        form = await request.form()
+        form = await site.form(request)
+        if form is None:
+            return site.refused(request)
         user = data.users[user_id]
         user.combined_of = [uid for uid in user.combined_of if uid != form.get("user_id")]
         return go(request, "/combined", "uncombined")
@@ -238,7 +279,9 @@ def _add_jcb_pages(router: APIRouter, state: SandboxState, site: _Site) -> None:
         user_id = session_user(state, "jcb", request)
         if user_id is None:
             return go(request, "/login")
-        form = await request.form()
+        form = await site.form(request)
+        if form is None:
+            return site.refused(request)
         card = data.cards.get(str(form.get("card_id", "")))
         product = str(form.get("product", ""))
         if card is None or card.user_id != user_id or product not in JCB_API_PRODUCTS:

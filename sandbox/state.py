@@ -52,6 +52,9 @@ class ClientRegistration:
         webhook_url: Where signed webhook events are POSTed, if anywhere; ``{issuer}`` in it
             is replaced by ``amex`` or ``jcb``.
         webhook_secret: The HMAC-SHA256 key of the ``Issuer-Signature`` header.
+        webhook_secrets: A key per issuer (``amex``, ``jcb``), used instead of
+            ``webhook_secret`` for that issuer's events: a receiver that checks the
+            key of the path an event arrives at then refuses an event of the other issuer.
     """
 
     client_id: str
@@ -60,6 +63,11 @@ class ClientRegistration:
     name: str = "renkei"
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    webhook_secrets: dict[str, str] = field(default_factory=dict)
+
+    def webhook_secret_for(self, issuer: str) -> str | None:
+        """The key that signs this issuer's events to this client."""
+        return self.webhook_secrets.get(issuer, self.webhook_secret)
 
 
 DEMO_CLIENT = ClientRegistration(

@@ -74,8 +74,9 @@ async def deliver(
         for attempt in range(ATTEMPTS):
             record.attempts = attempt + 1
             headers = {"Content-Type": "application/json"}
-            if client.webhook_secret:
-                headers[SIGNATURE_HEADER] = sign(client.webhook_secret, int(time.time()), body)
+            secret = client.webhook_secret_for(str(event["issuer"]))
+            if secret:
+                headers[SIGNATURE_HEADER] = sign(secret, int(time.time()), body)
             try:
                 # One client registration serves both issuers: "{issuer}" in its URL
                 # lets the receiver tell them apart by path.

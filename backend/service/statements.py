@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass, field, replace
 
 from backend.domain import errors
@@ -70,15 +71,33 @@ EXPORT_COLUMNS = (
 )
 
 
+# A text cell starting with one of these is run as a formula by spreadsheet software
+# (OWASP "CSV injection"); a merchant name comes from the issuer or an uploaded file.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-[0-9]+(\.[0-9]+)?")
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    # Only text is neutralised: numbers and dates are renkei's own values, and a negative
+    # amount (an int, or a foreign amount such as "-12.50") must stay a number.
+    if (
+        isinstance(value, str)
+        and value.startswith(_FORMULA_START)
+        and not _PLAIN_NUMBER.fullmatch(value)
+    ):
+        return "'" + value
+    return value
+
+
 def statements_csv(rows: list[Statement]) -> bytes:
     """UTF-8 with a byte-order mark, so spreadsheet software reads the Japanese right."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     for row in rows:
-        writer.writerow(
-            ["" if getattr(row, c) is None else getattr(row, c) for c in EXPORT_COLUMNS]
-        )
+        writer.writerow([_cell(getattr(row, c)) for c in EXPORT_COLUMNS])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -135,6 +154,14 @@ def _group_card(
         index = group.family_number - 1
         return ordered[index] if 0 <= index < len(ordered) else None
     return ordered[0] if len(ordered) == 1 else None
+
+
+async def upload_issuer(ctx: ServiceContext, principal: Principal, account_id: str) -> Issuer:
+    """The issuer of an account the caller may upload to: checked before a file is read,
+    so a read-only member's upload costs no parsing."""
+    async with ctx.uow() as uow:
+        account = await access.account_for(uow.repo, principal, account_id, Role.MEMBER)
+        return Issuer(account.issuer)
 
 
 async def upload_statements(

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from renkei.bootstrap import create_app
+from renkei.bootstrap import SANDBOX_CONTROL_KEY_FILE, create_app
 from renkei.settings import Settings
 from tests.support.browser import Browser
 from tests.support.databases import database_url
@@ -99,6 +99,12 @@ class Renkei:
                 await self.wait_synced(account["id"])
 
     # ------------------------------------------------------------ the issuer side
+    @property
+    def sandbox_key(self) -> dict[str, str]:
+        """The header the mounted sandbox's control API asks for."""
+        key = Path(self.env["RENKEI_DATA_DIR"]) / SANDBOX_CONTROL_KEY_FILE
+        return {"X-Sandbox-Key": key.read_text().strip()}
+
     def browser(self) -> Browser:
         return Browser(httpx.AsyncClient(timeout=30, follow_redirects=True))
 
@@ -127,13 +133,17 @@ class Renkei:
 
     async def control(self, issuer: str, path: str, body: dict[str, Any] | None = None) -> Any:
         async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as client:
-            response = await client.post(f"/sandbox/{issuer}/control{path}", json=body or {})
+            response = await client.post(
+                f"/sandbox/{issuer}/control{path}", json=body or {}, headers=self.sandbox_key
+            )
             assert response.is_success, response.text
             return response.json() if response.content else None
 
     async def control_get(self, issuer: str, path: str) -> Any:
         async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as client:
-            response = await client.get(f"/sandbox/{issuer}/control{path}")
+            response = await client.get(
+                f"/sandbox/{issuer}/control{path}", headers=self.sandbox_key
+            )
             assert response.is_success, response.text
             return response.json()
 

@@ -49,7 +49,9 @@ async def arm(renkei: Renkei, **fault: Any) -> None:
 
 async def clear(renkei: Renkei) -> None:
     async with httpx.AsyncClient(base_url=renkei.base_url) as client:
-        assert (await client.delete("/sandbox/amex/control/faults")).is_success
+        assert (
+            await client.delete("/sandbox/amex/control/faults", headers=renkei.sandbox_key)
+        ).is_success
 
 
 async def sync_now(renkei: Renkei, account_id: str) -> httpx.Response:

@@ -88,7 +88,9 @@ async def shown_once(slack: Slack, *words: str) -> None:
 
 async def clear_faults(slack: Slack) -> None:
     async with httpx.AsyncClient(base_url=slack.renkei.base_url) as client:
-        assert (await client.delete("/sandbox/amex/control/faults")).is_success
+        assert (
+            await client.delete("/sandbox/amex/control/faults", headers=slack.renkei.sandbox_key)
+        ).is_success
 
 
 async def test_amex_sync_completed_failed_reauth_and_revoked(slack: Slack) -> None:

@@ -20,8 +20,10 @@ from tests.e2e.test_backend_rules import BIZ, SHOP, stop_delete_and_link_again, 
 from tests.support.servers import serve_asgi
 
 
-def issuer_secret(renkei: Renkei) -> str:
-    return (Path(renkei.env["RENKEI_DATA_DIR"]) / "issuer-webhook-secret").read_text().strip()
+def issuer_secret(renkei: Renkei, issuer: str = "amex") -> str:
+    """The key the mounted sandbox signs this issuer's events with."""
+    path = Path(renkei.env["RENKEI_DATA_DIR"]) / f"sandbox-webhook-secret-{issuer}"
+    return path.read_text().strip()
 
 
 async def post_issuer_event(

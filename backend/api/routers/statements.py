@@ -23,7 +23,7 @@ from backend.api.schemas import (
     UploadResultOut,
 )
 from backend.domain import errors
-from backend.domain.model import Issuer, Statement
+from backend.domain.model import Statement
 from backend.service import accounts, export_links, statements
 from backend.service.statements import UploadResult, statements_csv
 
@@ -179,11 +179,11 @@ async def upload_statements(
     file: Annotated[UploadFile, File(description="The statement file from the issuer.")],
     card_id: Annotated[str | None, Form()] = None,
 ) -> UploadResultOut:
-    detail = await accounts.get_account(services, caller, account_id)
+    issuer = await statements.upload_issuer(services, caller, account_id)  # role first
     data = await file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise errors.InvalidRequest("statement file is too large", max_bytes=MAX_UPLOAD_BYTES)
-    groups = parse(data, Issuer(detail.account.issuer).value)
+    groups = parse(data, issuer.value)
     result = await statements.upload_statements(
         services, caller, account_id, groups, card_id=card_id or None
     )

@@ -6,6 +6,7 @@
   const config = JSON.parse(document.getElementById("chat-config").textContent);
   const POLL_MS = 2000;
   const MAX_FILE_BYTES = 10 * 1024 * 1024; // the conversation API refuses larger files
+  const SECRET_ECHO = "●●●"; // shown for a typed password, which is never displayed
   const STORE = {
     token: "renkei.chat.token",
     user: "renkei.chat.user",
@@ -334,6 +335,14 @@
       }
       item.scrollIntoView({ block: "nearest" });
     }
+    // A password step: the field is masked, and what is typed is never shown (the log
+    // gets a placeholder, as the stored transcript does).
+    const box = $("message");
+    const wanted = conversation.secret ? "password" : "text";
+    if (box.type !== wanted) {
+      box.value = "";
+      box.type = wanted;
+    }
     schedulePoll();
   }
 
@@ -429,7 +438,8 @@
       const text = box.value.trim();
       if (!text) return;
       box.value = "";
-      send({ text }, text, { fromTextBox: true });
+      const echo = box.type === "password" ? SECRET_ECHO : text;
+      send({ text }, echo, { fromTextBox: true });
     });
     $("file").addEventListener("change", async (event) => {
       const input = event.target;

@@ -157,3 +157,39 @@ async def test_in_process_delivery_through_an_injected_transport() -> None:
             )
     assert fired.json()["events"][0]["delivery"]["delivered"] is True
     assert json.loads(got[0])["type"] == "statements.available"
+
+
+async def test_each_issuer_signs_with_its_own_key() -> None:
+    got: list[tuple[str, dict[str, str], bytes]] = []
+
+    async def hook(request: Request) -> Response:
+        got.append((request.path_params["issuer"], dict(request.headers), await request.body()))
+        return Response(status_code=204)
+
+    target = Starlette(routes=[Route("/hook/{issuer}", hook, methods=["POST"])])
+    keys = {"amex": "amex-only-key", "jcb": "jcb-only-key"}
+    app = create_app(
+        clients=[
+            ClientRegistration(
+                client_id=CLIENT_ID,
+                client_secret="s",
+                redirect_uris=[REDIRECT_URI],
+                webhook_url="http://renkei.internal/hook/{issuer}",
+                webhook_secrets=keys,
+            )
+        ],
+        webhook_transport=httpx.ASGITransport(app=target),
+    )
+    with serve_asgi(app) as url:
+        async with httpx.AsyncClient(base_url=url) as http:
+            for issuer, cards in (("amex", ["amex-biz-1001"]), ("jcb", [])):
+                await link_by_control(http, issuer, card_ids=cards, auth=(CLIENT_ID, "s"))
+                fired = await http.post(
+                    f"/sandbox/{issuer}/control/webhooks", json={"type": "statements.available"}
+                )
+                assert fired.json()["events"][0]["delivery"]["delivered"] is True
+    assert sorted(issuer for issuer, _, _ in got) == ["amex", "jcb"]
+    for issuer, headers, body in got:
+        other = "jcb" if issuer == "amex" else "amex"
+        assert verify(headers, body, keys[issuer])
+        assert not verify(headers, body, keys[other])

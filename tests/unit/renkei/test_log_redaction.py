@@ -38,3 +38,22 @@ def test_every_module_logger_is_covered(caplog: pytest.LogCaptureFixture) -> Non
 def test_redact_leaves_other_values() -> None:
     assert log_redaction.redact("a=1&password=hunter2&b=2") == "a=1&password=***&b=2"
     assert log_redaction.redact("/offices?limit=10") == "/offices?limit=10"
+
+
+def test_an_export_link_is_not_written_to_the_access_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log_redaction.install()
+    logger = logging.getLogger("uvicorn.access")
+    token = "eyJhIjoiYWNjIn0.c2lnbmF0dXJl"
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        logger.info(
+            '%s - "%s %s HTTP/%s" %d',
+            "127.0.0.1:5555",
+            "GET",
+            f"/api/v1/exports/{token}",
+            "1.1",
+            200,
+        )
+    assert token not in caplog.text
+    assert '"GET /api/v1/exports/*** HTTP/1.1" 200' in caplog.text

@@ -23,14 +23,13 @@ _MAX_TEXT = 120
 class _TooLarge(HTTPException):
     # An HTTPException, so that a route reading its body lets it through as a 413.
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"body over {limit} bytes", headers={"Connection": "close"})
+        super().__init__(413, f"body over {limit} bytes")
 
 
 def _too_large(limit: int) -> JSONResponse:
     return JSONResponse(
         {"error": "request_too_large", "error_description": f"body over {limit} bytes"},
         status_code=413,
-        headers={"Connection": "close"},
     )
 
 

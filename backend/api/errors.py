@@ -110,10 +110,10 @@ def error_response(
 
 
 def too_large_response(message: str, details: dict[str, Any]) -> JSONResponse:
-    """The 413 of a body over its limit; the connection closes, the rest is not read."""
-    return error_response(
-        413, "payload_too_large", message, details=details, headers={"Connection": "close"}
-    )
+    """The 413 of a body over its limit."""
+    # No `Connection: close`: the server discards the rest of the body as it comes, so
+    # the client, still sending, gets to read this answer.
+    return error_response(413, "payload_too_large", message, details=details)
 
 
 def _retry_after(seconds: float | None) -> dict[str, str]:
@@ -156,14 +156,15 @@ async def _retry_later(request: Request, exc: Exception) -> Response:
 
 MAX_VALIDATION_PROBLEMS = 20
 _MAX_TEXT = 200
+_MAX_NAME = 64
 _MAX_LOC = 8
 
 
-def _short(value: object) -> str | int:
+def _short(value: object, limit: int = _MAX_TEXT) -> str | int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     text = str(value)
-    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def validation_problems(found: list[Any]) -> dict[str, Any]:
@@ -174,7 +175,7 @@ def validation_problems(found: list[Any]) -> dict[str, Any]:
     """
     problems = [
         {
-            "loc": [_short(part) for part in list(err.get("loc", ()))[:_MAX_LOC]],
+            "loc": [_short(part, _MAX_NAME) for part in list(err.get("loc", ()))[:_MAX_LOC]],
             "msg": _short(err.get("msg", "")),
             "type": _short(err.get("type", "")),
         }

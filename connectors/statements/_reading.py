@@ -7,7 +7,7 @@ import datetime as dt
 import io
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from backend.service.ports import IssuerStatement
@@ -112,7 +112,7 @@ def read_records(text: str, max_rows: int | None = None) -> list[Record]:
         MalformedRow: The CSV quoting is broken.
         TooManyRows: More than ``max_rows`` data rows.
     """
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(_lines(text), strict=True)
     records: list[Record] = []
     line = 0
     most = None if max_rows is None else max_rows + _PREAMBLE_ROWS
@@ -135,6 +135,20 @@ def read_records(text: str, max_rows: int | None = None) -> list[Record]:
     if all(record.is_blank for record in records):
         raise EmptyFile("the file holds no data", line=None)
     return records
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The text's lines, ends kept, one at a time: no copy of a large file's text."""
+    if text.count("\r") != text.count("\r\n"):
+        # Bare CR line ends (an old spreadsheet's): the csv module splits those itself.
+        yield from io.StringIO(text, newline="")
+        return
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        stop = len(text) if end < 0 else end + 1
+        yield text[start:stop]
+        start = stop
 
 
 def header_key(cells: Sequence[str]) -> tuple[str, ...]:

@@ -156,11 +156,15 @@ def _group_card(
     return ordered[0] if len(ordered) == 1 else None
 
 
-async def upload_issuer(ctx: ServiceContext, principal: Principal, account_id: str) -> Issuer:
-    """The issuer of an account the caller may upload to: checked before a file is read,
-    so a read-only member's upload costs no parsing."""
+async def check_may_upload(ctx: ServiceContext, principal: Principal, account_id: str) -> Issuer:
+    """Refuse an upload before its file is read: the caller's role, a live account.
+
+    Returns the issuer whose file format the upload must have.
+    """
     async with ctx.uow() as uow:
         account = await access.account_for(uow.repo, principal, account_id, Role.MEMBER)
+        if account.is_deleted:
+            raise errors.InvalidState("account is deleted")
         return Issuer(account.issuer)
 
 

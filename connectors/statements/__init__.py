@@ -31,6 +31,7 @@ from .errors import (
     EmptyFile,
     MalformedRow,
     StatementFileError,
+    TooManyRows,
     UnknownFormat,
     WrongIssuer,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "RowKind",
     "StatementEntry",
     "StatementFileError",
+    "TooManyRows",
     "UnknownFormat",
     "WrongIssuer",
     "parse_amex_csv",
@@ -66,7 +68,9 @@ __all__ = [
 ]
 
 
-def parse_statement_file(data: bytes, issuer: IssuerName | None = None) -> ParsedStatementFile:
+def parse_statement_file(
+    data: bytes, issuer: IssuerName | None = None, *, max_rows: int | None = None
+) -> ParsedStatementFile:
     """Read an Amex Japan or MyJCB statement CSV, completely or not at all.
 
     Args:
@@ -74,6 +78,7 @@ def parse_statement_file(data: bytes, issuer: IssuerName | None = None) -> Parse
             or without BOM (a spreadsheet re-save); CRLF or LF line ends.
         issuer: The issuer the file must come from, or None to tell it from the
             header.
+        max_rows: Refuse a file of more data rows than this while reading it.
 
     Returns:
         The parsed file: issuer, encoding, one group of rows per card (Amex:
@@ -86,9 +91,10 @@ def parse_statement_file(data: bytes, issuer: IssuerName | None = None) -> Parse
         WrongIssuer: ``issuer`` was given and the file is the other issuer's.
         UnknownFormat: Neither issuer's header was found.
         MalformedRow: A row cannot be read; ``line`` and ``column`` say where.
+        TooManyRows: More than ``max_rows`` rows.
     """
     text, encoding = decode(data)
-    records = read_records(text)
+    records = read_records(text, max_rows)
     if issuer is None:
         found = sniff(records)
         if found is None:

@@ -70,4 +70,8 @@ async def test_member_home_offers_the_csv_download(client: httpx.AsyncClient) ->
     home = await myjcb_home(client)
     download = await client.get(link(home.text, "CSV ダウンロード（XXXX-XXXX-XXXX-4002）"))
     assert download.status_code == 200
-    assert "家族 山田 花子" in download.content.decode("cp932")
+    # MyJCB names a family card's user by position (家族1), never by the holder's name.
+    lines = download.content.decode("cp932").splitlines()
+    header = lines.index(next(line for line in lines if line.startswith("ご利用者,")))
+    users = {line.split(",")[0] for line in lines[header + 1 :] if line.count(",") >= 11}
+    assert users == {"家族1"}

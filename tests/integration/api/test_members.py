@@ -17,7 +17,7 @@ EVE = "eve@example.com"  # someone else
 def error_of(response: httpx.Response) -> dict[str, Any]:
     body = response.json()
     assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "rule", "message", "details"}
+    assert set(body["error"]) == {"code", "rule", "message", "details", "request_id"}
     error: dict[str, Any] = body["error"]
     return error
 

@@ -24,7 +24,13 @@ ANNA = "anna@example.com"
 
 def error_of(response: httpx.Response) -> dict[str, Any]:
     body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "rule", "message", "details"}
+    assert set(body) == {"error"} and set(body["error"]) == {
+        "code",
+        "rule",
+        "message",
+        "details",
+        "request_id",
+    }
     error: dict[str, Any] = body["error"]
     return error
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.api.deps import Caller
 from backend.api.errors import ERROR_RESPONSES
+from backend.api.schemas import Email
 from backend.domain import errors
 from backend.service.context import Principal
 from bot.conversations import Conversations, rendered
@@ -28,7 +29,7 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 class ConversationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user: str = Field(min_length=3, max_length=320, description="The member's email.")
+    user: Email = Field(description="The member's email.")
     locale: Literal["ja", "en"] = "ja"
     office_id: str | None = None
 
@@ -129,7 +130,7 @@ def _out(record: ConversationRecord) -> ConversationOut:
 async def create_conversation(
     body: ConversationCreate, service: Service, caller: Caller
 ) -> ConversationOut:
-    user = body.user.strip().lower()
+    user = body.user
     if not caller.support_admin and user != caller.email:
         raise errors.Forbidden("a member talks for themselves only")
     try:

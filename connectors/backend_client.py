@@ -9,6 +9,7 @@ transport is ``httpx.ASGITransport`` over the same app: no socket, same contract
 from __future__ import annotations
 
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -113,7 +114,8 @@ class BackendClient:
 
     def __init__(self, http: httpx.AsyncClient, *, act_as: str | None = None) -> None:
         self._client = http
-        self._headers = {ACT_AS_HEADER: act_as} if act_as else {}
+        # Headers are ASCII: the address travels percent-encoded as UTF-8 (RFC 3986).
+        self._headers = {ACT_AS_HEADER: quote(act_as, safe="@")} if act_as else {}
 
     # ------------------------------------------------------------------ plumbing
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from backend.domain import identity
 from backend.domain.model import (
     Account,
     AccountStatus,
@@ -37,6 +38,32 @@ from backend.domain.rules import API_ELIGIBLE_PRODUCTS
 # Requests carry passwords only on their way to the issuer (legacy login, R7);
 # ``repr=False`` keeps them out of log lines and error reports.
 _PASSWORD = Field(min_length=1, repr=False, json_schema_extra={"format": "password"})
+
+
+
+
+def _name(value: str) -> str:
+    return identity.normalize_name(value)
+
+
+def _email(value: str) -> str:
+    return identity.normalize_email(value)
+
+
+DisplayName = Annotated[str, AfterValidator(_name)]
+"""A name people see: NFC; no control, bidirectional or invisible characters (422)."""
+
+Email = Annotated[
+    str,
+    AfterValidator(_email),
+    Field(
+        min_length=3,
+        max_length=identity.MAX_EMAIL,
+        description="An email address, internationalised ones included (RFC 6531); "
+        "compared in NFC and lower case.",
+        json_schema_extra={"format": "idn-email"},
+    ),
+]
 
 
 class _Out(BaseModel):
@@ -82,7 +109,7 @@ class OfficeDetailOut(OfficeOut):
 
 
 class OfficeCreate(_In):
-    name: str = Field(min_length=1, max_length=200)
+    name: DisplayName = Field(min_length=1, max_length=200)
 
 
 class MemberOut(_Out):
@@ -203,7 +230,7 @@ class LegacyAccountCreate(_In):
 
     sync_method: Literal["legacy"]
     issuer: Issuer
-    name: str = Field(default="", max_length=200)
+    name: DisplayName = Field(default="", max_length=200)
     login_id: str = Field(min_length=1, repr=False)
     password: str = _PASSWORD
     card_ref: str | None = Field(
@@ -216,7 +243,7 @@ class ApiAccountCreate(_In):
 
     sync_method: Literal["api"]
     issuer: Issuer
-    name: str = Field(default="", max_length=200)
+    name: DisplayName = Field(default="", max_length=200)
     card_id: str | None = Field(default=None, description="A card already known, if any.")
     return_url: str | None = Field(
         default=None,
@@ -268,7 +295,7 @@ class UploadCard(_In):
     card_ref: str = Field(min_length=1)
     product: str = Field(min_length=1)
     masked_number: str = Field(min_length=4)
-    holder_name: str = Field(min_length=1)
+    holder_name: DisplayName = Field(min_length=1, max_length=200)
     role: CardRole = CardRole.BASIC
 
 
@@ -277,7 +304,7 @@ class UploadAccountCreate(_In):
 
     sync_method: Literal["upload"]
     issuer: Issuer
-    name: str = Field(default="", max_length=200)
+    name: DisplayName = Field(default="", max_length=200)
     card: UploadCard
 
 
@@ -380,7 +407,7 @@ class OldCardCredentials(_In):
 class OldCardAccountCreate(OldCardCredentials):
     """R7 (c): a new account for the old card with its credentials."""
 
-    name: str = Field(default="", max_length=200)
+    name: DisplayName = Field(default="", max_length=200)
 
 
 # --------------------------------------------------------------------------- events

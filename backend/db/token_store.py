@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.db import tables as t
+from backend.domain import identity
 
 
 class SqlTokenStore:
@@ -30,7 +31,7 @@ class SqlTokenStore:
             await session.execute(
                 t.api_tokens.insert().values(
                     token_hash=hashlib.sha256(token.encode()).hexdigest(),
-                    email=email.strip().lower(),
+                    email=identity.normalize_email(email),
                     name=name,
                     created_at=dt.datetime.now(dt.UTC),
                 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend.domain import errors, rules
+from backend.domain import errors, identity, rules
 from backend.domain.model import (
     Issuer,
     Membership,
@@ -39,10 +39,14 @@ async def get_office(ctx: ServiceContext, principal: Principal, office_id: str) 
 
 async def create_office(ctx: ServiceContext, principal: Principal, name: str) -> Office:
     """A new office; its creator becomes its admin."""
-    if not name.strip():
+    try:
+        name = identity.normalize_name(name)
+    except identity.InvalidIdentity as exc:
+        raise errors.InvalidRequest(f"office name: {exc}") from exc
+    if not name:
         raise errors.InvalidRequest("office name is empty")
     async with ctx.uow() as uow:
-        office = Office(name=name.strip(), created_at=ctx.clock())
+        office = Office(name=name, created_at=ctx.clock())
         await uow.repo.add(office)
         await uow.repo.flush()
         await uow.repo.add(Membership(office_id=office.id, email=principal.email, role=Role.ADMIN))
@@ -62,9 +66,10 @@ async def set_member(
     ctx: ServiceContext, principal: Principal, office_id: str, email: str, role: Role
 ) -> Membership:
     """Add a member or change their role (office admins only)."""
-    email = email.strip().lower()
-    if "@" not in email:
-        raise errors.InvalidRequest("a member is identified by an email address")
+    try:
+        email = identity.normalize_email(email)
+    except identity.InvalidIdentity as exc:
+        raise errors.InvalidRequest(f"a member is identified by an email address: {exc}") from exc
     async with ctx.uow() as uow:
         await access.require_office(uow.repo, principal, office_id, Role.ADMIN)
         for member in await uow.repo.members_of_office(office_id):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 
 from backend.api.deps import Caller, Services
 from backend.api.errors import ERROR_RESPONSES
 from backend.api.schemas import (
+    Email,
     MemberOut,
     MemberPut,
     NoticeOut,
@@ -90,7 +93,11 @@ async def list_members(office_id: str, services: Services, caller: Caller) -> li
     description="Office admins only. Members are identified by email address.",
 )
 async def set_member(
-    office_id: str, email: str, body: MemberPut, services: Services, caller: Caller
+    office_id: str,
+    email: Annotated[Email, Path()],
+    body: MemberPut,
+    services: Services,
+    caller: Caller,
 ) -> MemberOut:
     member = await offices.set_member(services, caller, office_id, email, body.role)
     return MemberOut.from_domain(member)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.api.deps import Caller
 from backend.api.errors import ERROR_RESPONSES
+from backend.api.rate_limits import CONVERSATIONS, limited
 from backend.api.schemas import Email
 from backend.domain import errors
 from backend.service.context import Principal
@@ -125,6 +126,7 @@ def _out(record: ConversationRecord) -> ConversationOut:
     response_model=ConversationOut,
     status_code=status.HTTP_201_CREATED,
     summary="Start a conversation",
+    dependencies=[Depends(limited(CONVERSATIONS))],
     description="The first reply offers the six procedures (choice values are the flow ids).",
 )
 async def create_conversation(

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.api.app import create_api_router, install_error_handlers
+from backend.api.rate_limits import RateLimits, install_rate_limits, settings_limits
 from backend.api.schemas import IssuerInfoOut
 from backend.db.conversation_store import SqlConversationStore
 from backend.db.engine import make_engine, make_sessions, migrate, ping
@@ -259,6 +260,14 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     app.state.export_secret = _secret_file(settings.data_dir / "export-secret")
     app.state.issuer_sites = issuer_sites(settings)
     install_error_handlers(app)
+    install_rate_limits(
+        app,
+        RateLimits(
+            settings.rate_limit_storage_url,
+            settings_limits(settings.model_dump()),
+            namespace=settings.rate_limit_namespace,
+        ),
+    )
     app.include_router(create_api_router())
     app.include_router(conversation_router)
     app.include_router(backend_events_router)
@@ -289,7 +298,13 @@ def _mount_sandbox(app: FastAPI, settings: Settings, transport: httpx.AsyncBaseT
             webhook_secret=issuer_webhook_secret(settings, "amex"),
         )
     ]
-    sandbox_app = create_sandbox(clients=clients, webhook_transport=transport)
+    sandbox_app = create_sandbox(
+        clients=clients,
+        webhook_transport=transport,
+        page_rate_limit=settings.rate_limit_sandbox_pages,
+        rate_limit_storage_url=settings.rate_limit_storage_url,
+        rate_limit_namespace=f"{settings.rate_limit_namespace}:sandbox",
+    )
     app.state.sandbox = sandbox_app
     for route in sandbox_app.routes:
         app.router.routes.append(route)

@@ -8,10 +8,11 @@ import binascii
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
 
 from backend.api.deps import Caller, Services, StatementParser
 from backend.api.errors import API_PREFIX, ERROR_RESPONSES
+from backend.api.rate_limits import UPLOADS, limited
 from backend.api.schemas import (
     AccountOut,
     ExportLinkOut,
@@ -151,6 +152,7 @@ async def export_link(
     "/statements/upload",
     response_model=UploadResultOut,
     summary="Upload a statement file",
+    dependencies=[Depends(limited(UPLOADS))],
     description=(
         "Imports an issuer statement file (CSV), all or nothing; lines already present are "
         "counted as duplicates. Rows of another card are left out and listed in "

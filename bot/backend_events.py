@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
+from backend.domain import errors
 from backend.service.outbox import verify
 from bot.conversations import Conversations
 
@@ -29,8 +30,9 @@ async def receive_backend_event(
     secret: str = request.app.state.webhook_secret
     body = await request.body()
     if not verify(secret, renkei_signature, body, int(time.time())):
-        return JSONResponse({"error": "bad signature"}, status_code=401)
-    event: dict[str, Any] = json.loads(body)
+        raise errors.Unauthenticated("signature missing, invalid or stale")
+    # Parsed only once signed, and still refused in the error shape when malformed.
+    event = _event(body)
     conversations: Conversations = request.app.state.conversations
     advanced: list[str] = []
     for scope in ("account", "office"):
@@ -44,3 +46,16 @@ async def receive_backend_event(
     if slack is not None:  # Slack is on: the event also becomes status messages there
         await slack.on_backend_event(event, advanced)
     return JSONResponse({"advanced": len(advanced)})
+
+
+def _event(body: bytes) -> dict[str, Any]:
+    try:
+        event = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise errors.InvalidRequest("the event is not JSON") from exc
+    if not isinstance(event, dict) or not isinstance(event.get("data") or {}, dict):
+        raise errors.InvalidRequest("the event is not an object with an object `data`")
+    for scope in ("account_id", "office_id"):
+        if not isinstance(event.get(scope) or "", str):
+            raise errors.InvalidRequest(f"`{scope}` must be text")
+    return event

@@ -19,7 +19,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.api.app import create_api_router, install_error_handlers
+from backend.api.errors import too_large_response
+from backend.api.limits import BodyLimits, RequestLimits, describe_limits
 from backend.api.rate_limits import RateLimits, install_rate_limits, settings_limits
+from backend.api.request_context import RequestContext
 from backend.api.schemas import IssuerInfoOut
 from backend.db.conversation_store import SqlConversationStore
 from backend.db.engine import make_engine, make_sessions, migrate, ping
@@ -281,7 +284,33 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
 
     if settings.sandbox:
         _mount_sandbox(app, settings, transport)
+    _install_limits(app, request_limits(settings))
     return app
+
+
+def request_limits(settings: Settings) -> RequestLimits:
+    return RequestLimits(
+        upload_bytes=settings.max_upload_bytes,
+        webhook_bytes=settings.max_webhook_bytes,
+        json_bytes=settings.max_json_bytes,
+        json_depth=settings.max_json_depth,
+        json_keys=settings.max_json_keys,
+    )
+
+
+def _install_limits(app: FastAPI, limits: RequestLimits) -> None:
+    app.state.request_limits = limits
+    # Added last, run first: the request id wraps everything, the body limits all routes.
+    app.add_middleware(BodyLimits, limits=limits, respond=too_large_response)
+    app.add_middleware(RequestContext)
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = describe_limits(plain_openapi(), limits)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _mount_sandbox(app: FastAPI, settings: Settings, transport: httpx.AsyncBaseTransport) -> None:

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     jcb_client_secret: SecretStr = SecretStr("renkei-demo-secret")
     jcb_webhook_secret: SecretStr | None = None
 
+    # Request limits: bodies are counted while they stream in and refused with 413.
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)  # a statement file
+    max_webhook_bytes: int = Field(default=1024 * 1024, gt=0)  # issuer, assistant, Slack
+    max_json_bytes: int = Field(default=1024 * 1024, gt=0)  # any other request body
+    max_json_depth: int = Field(default=32, gt=0)  # nesting of objects and arrays
+    max_json_keys: int = Field(default=1000, gt=0)  # object members in one body, all levels
+
     issuer_timeout: float = 10.0  # seconds per issuer request
     issuer_max_retries: int = 3  # retries of a transient issuer failure, with backoff
     issuer_backoff: float = 0.5  # first backoff delay in seconds, doubled per retry

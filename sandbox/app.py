@@ -8,6 +8,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from sandbox import limits
 from sandbox.control import build_control_router
 from sandbox.faults import FaultInjector
 from sandbox.legacy import build_legacy_router
@@ -70,6 +71,7 @@ def create_issuer_app(
     app.include_router(build_control_router(state, issuer))
     app.add_middleware(FaultInjector, state=state, issuer=issuer)
     app.add_middleware(PageRateLimiter, limiter=page_limiter or PageLimiter())
+    limits.install(app)
 
     @app.get("/", include_in_schema=False)
     async def index(request: Request) -> HTMLResponse:

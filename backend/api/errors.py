@@ -16,7 +16,11 @@ Status by error (the ``code`` is the contract; the status is its HTTP family)::
     ├── ConsentRefused          409
     └── LegacyLoginFailed       400  (the ID or password the person typed was refused)
     RetryLater (manual sync)    503  Retry-After
-    request validation          422  code ``validation_error``
+    request validation          422  code ``validation_error`` (at most 20 problems, no input)
+    a body over its limit       413  code ``payload_too_large``
+    anything unexpected         500  code ``internal_error``
+
+Every error body carries ``request_id``, the id also sent in ``X-Request-Id``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from backend.api.limits import PayloadTooLarge
+from backend.api.request_context import current_request_id
 from backend.api.schemas import ErrorResponse
 from backend.domain import errors
 from backend.service import ports
@@ -91,8 +97,23 @@ def error_response(
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = {"error": {"code": code, "rule": rule, "message": message, "details": details or {}}}
+    body = {
+        "error": {
+            "code": code,
+            "rule": rule,
+            "message": message,
+            "details": details or {},
+            "request_id": current_request_id(),
+        }
+    }
     return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers)
+
+
+def too_large_response(message: str, details: dict[str, Any]) -> JSONResponse:
+    """The 413 of a body over its limit."""
+    # No `Connection: close`: the server discards the rest of the body as it comes, so
+    # the client, still sending, gets to read this answer.
+    return error_response(413, "payload_too_large", message, details=details)
 
 
 def _retry_after(seconds: float | None) -> dict[str, str]:
@@ -133,28 +154,58 @@ async def _retry_later(request: Request, exc: Exception) -> Response:
     )
 
 
+MAX_VALIDATION_PROBLEMS = 20
+_MAX_TEXT = 200
+_MAX_NAME = 64
+_MAX_LOC = 8
+
+
+def _short(value: object, limit: int = _MAX_TEXT) -> str | int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def validation_problems(found: list[Any]) -> dict[str, Any]:
+    """A bounded account of what failed: where, what and why; never the input itself.
+
+    The rejected input is left out (it may be a password on its way to an issuer, or
+    megabytes sent to make the answer huge); so are pydantic's ``ctx`` and ``url``.
+    """
+    problems = [
+        {
+            "loc": [_short(part, _MAX_NAME) for part in list(err.get("loc", ()))[:_MAX_LOC]],
+            "msg": _short(err.get("msg", "")),
+            "type": _short(err.get("type", "")),
+        }
+        for err in found[:MAX_VALIDATION_PROBLEMS]
+    ]
+    return {"errors": problems, "count": len(found), "truncated": len(found) > len(problems)}
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    # The rejected input is left out: it may be a password on its way to an issuer.
-    problems = [
-        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
-        for err in exc.errors()
-    ]
     return error_response(
-        422, "validation_error", "request validation failed", details={"errors": problems}
+        422,
+        "validation_error",
+        "request validation failed",
+        details=validation_problems(list(exc.errors())),
     )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    # Only our own paths speak the envelope; other mounted apps keep their answers.
-    if not request.url.path.startswith(API_PREFIX + "/") and request.url.path != API_PREFIX:
+    # The simulated issuers keep their own answers (an issuer's, not renkei's).
+    if request.url.path.startswith("/sandbox/"):
         return await http_exception_handler(request, exc)
+    if isinstance(exc, PayloadTooLarge):
+        return too_large_response(str(exc.detail), exc.details)
     headers = dict(exc.headers) if exc.headers else None
     return error_response(
         exc.status_code,
         _HTTP_CODES.get(exc.status_code, "http_error"),
-        str(exc.detail),
+        str(_short(exc.detail)) if isinstance(exc.detail, str) else "request refused",
         headers=headers,
     )
 
@@ -176,6 +227,11 @@ def _doc(description: str, *codes: str) -> dict[str, Any]:
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _doc(
         "The request cannot be carried out as sent.", "invalid_request", "legacy_login_failed"
+    ),
+    413: _doc(
+        "The request body is larger than the operation's limit (see its description), "
+        "or its JSON is nested too deeply or has too many keys.",
+        "payload_too_large",
     ),
     401: _doc("Missing or unknown bearer token, or a bad webhook signature.", "unauthenticated"),
     403: _doc("The caller's role in the office is too low.", "forbidden"),

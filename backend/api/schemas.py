@@ -82,6 +82,11 @@ class ErrorBody(BaseModel):
     )
     message: str = Field(description="Developer-facing explanation (English).")
     details: dict[str, Any] = Field(default_factory=dict)
+    request_id: str | None = Field(
+        default=None,
+        description="The request's id, also in the `X-Request-Id` header; quote it when "
+        "reporting an error.",
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -39,7 +39,8 @@ def verify(secret: str, header: str, body: bytes, now: int, tolerance: int = 300
     if abs(now - timestamp) > tolerance:
         return False
     expected = sign(secret, timestamp, body).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, given)
+    # As bytes: a header may carry any character, and str comparison refuses non-ASCII.
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
 
 
 def event_body(event: Event) -> bytes:

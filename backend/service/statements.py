@@ -109,6 +109,18 @@ def _group_card(
     return candidates[0] if candidates else None
 
 
+async def check_may_upload(ctx: ServiceContext, principal: Principal, account_id: str) -> Issuer:
+    """Refuse an upload before its file is read: the caller's role, a live account.
+
+    Returns the issuer whose file format the upload must have.
+    """
+    async with ctx.uow() as uow:
+        account = await access.account_for(uow.repo, principal, account_id, Role.MEMBER)
+        if account.is_deleted:
+            raise errors.InvalidState("account is deleted")
+        return Issuer(account.issuer)
+
+
 async def upload_statements(
     ctx: ServiceContext,
     principal: Principal,

@@ -8,10 +8,15 @@ any number of workspaces, the installations kept in renkei's database.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -25,6 +30,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from backend.db.conversation_store import SqlConversationStore
+from backend.domain import errors
 from bot.slack.listeners import SlackFrontEnd
 from bot.slack.manifest import BOT_SCOPES, EVENTS_PATH, INSTALL_PATH, REDIRECT_PATH
 from bot.slack.members import Members
@@ -96,13 +102,27 @@ def mount(app: FastAPI, runtime: Runtime) -> None:
     app.state.slack = bolt
     app.state.slack_notifier = notifier  # bot.backend_events hands each event to it
 
+    assert settings.slack_signing_secret is not None  # bot.slack.install checked it
+    signing_secret = settings.slack_signing_secret.get_secret_value()
+
     async def events(request: Request) -> Response:
+        # bolt parses the body before it checks the signature; here nothing is parsed
+        # until the signature holds, and a signed body bolt could not read is refused.
+        body = await request.body()
+        if not _signed(signing_secret, request, body, time.time()):
+            raise errors.Unauthenticated("Slack signature missing, invalid or stale")
+        problem = malformed(body, request.headers.get("content-type", ""))
+        if problem is not None:
+            raise errors.InvalidRequest(problem)
+        return await handler.handle(request)
+
+    async def pages(request: Request) -> Response:
         return await handler.handle(request)
 
     app.add_api_route(EVENTS_PATH, events, methods=["POST"], include_in_schema=False)
     if bolt.oauth_flow is not None:
-        app.add_api_route(INSTALL_PATH, events, methods=["GET"], include_in_schema=False)
-        app.add_api_route(REDIRECT_PATH, events, methods=["GET"], include_in_schema=False)
+        app.add_api_route(INSTALL_PATH, pages, methods=["GET"], include_in_schema=False)
+        app.add_api_route(REDIRECT_PATH, pages, methods=["GET"], include_in_schema=False)
 
     inner = app.router.lifespan_context
 
@@ -121,6 +141,46 @@ def mount(app: FastAPI, runtime: Runtime) -> None:
 
     app.router.lifespan_context = lifespan
     log.info("Slack is on at %s%s", settings.public_url.rstrip("/"), EVENTS_PATH)
+
+
+def _signed(secret: str, request: Request, body: bytes, now: float) -> bool:
+    """Slack's v0 signature over the exact bytes; five minutes of clock skew at most."""
+    timestamp = request.headers.get("x-slack-request-timestamp", "")
+    signature = request.headers.get("x-slack-signature", "")
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return False
+    if abs(now - int(timestamp)) > 5 * 60:
+        return False
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+
+
+def malformed(body: bytes, content_type: str) -> str | None:
+    """Why bolt could not read a (signed) body, or None when it can.
+
+    Mirrors bolt's own reading: JSON when labelled so or when it starts with ``{``,
+    else a form whose ``payload`` field, when present, is JSON.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "the body is not UTF-8"
+    if not text:
+        return None
+    if content_type.split(";", 1)[0].strip().lower() == "application/json" or text.startswith("{"):
+        return None if _json_object(text) else "the body is not a JSON object"
+    payload = dict(parse_qsl(text, keep_blank_values=True)).get("payload")
+    if payload is not None and not _json_object(payload):
+        return "the form's payload is not a JSON object"
+    return None
+
+
+def _json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 async def _start_socket_mode(bolt: AsyncApp, runtime: Runtime) -> Any:

@@ -8,7 +8,10 @@ import binascii
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
+import anyio
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import UploadFile
 
 from backend.api.deps import Caller, Services, StatementParser
 from backend.api.errors import API_PREFIX, ERROR_RESPONSES
@@ -24,15 +27,13 @@ from backend.api.schemas import (
     UploadResultOut,
 )
 from backend.domain import errors
-from backend.domain.model import Issuer, Statement
+from backend.domain.model import Statement
 from backend.service import accounts, export_links, statements
 from backend.service.statements import UploadResult, statements_csv
 
 router = APIRouter(prefix="/accounts/{account_id}", tags=["statements"], responses=ERROR_RESPONSES)
 
 MAX_PAGE = 500
-# Issuer statement files are a few hundred kilobytes at most; refuse anything far larger.
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
 
 def encode_cursor(use_date: dt.date, statement_id: str) -> str:
@@ -148,6 +149,20 @@ async def export_link(
     return ExportLinkOut(url=f"{API_PREFIX}/exports/{token}")
 
 
+_UPLOAD_FORM = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "The statement file from the issuer.",
+        },
+        "card_id": {"type": "string", "description": "The card the file is for."},
+    },
+}
+
+
 @router.post(
     "/statements/upload",
     response_model=UploadResultOut,
@@ -160,24 +175,47 @@ async def export_link(
         "the card the file is for, e.g. the old card after an upgrade (R7 a). A file that "
         "cannot be read answers 422 `statement_file_invalid` with line and column."
     ),
+    # The form is read by hand, after the caller's role is checked: declared here.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": _UPLOAD_FORM}},
+        }
+    },
 )
 async def upload_statements(
     account_id: str,
+    request: Request,
     services: Services,
     caller: Caller,
     parse: StatementParser,
-    file: Annotated[UploadFile, File(description="The statement file from the issuer.")],
-    card_id: Annotated[str | None, Form()] = None,
 ) -> UploadResultOut:
-    detail = await accounts.get_account(services, caller, account_id)
-    data = await file.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise errors.InvalidRequest("statement file is too large", max_bytes=MAX_UPLOAD_BYTES)
-    groups = parse(data, Issuer(detail.account.issuer).value)
+    # Who may upload is known before a byte of the file is read.
+    issuer = await statements.check_may_upload(services, caller, account_id)
+    # The form streams into a spooled temporary file (on disk beyond 1 MiB); the body
+    # limit in front of every route has already capped its size.
+    async with request.form(max_files=1, max_fields=4) as form:
+        file = form.get("file")
+        card_id = form.get("card_id")
+        if not isinstance(file, UploadFile):
+            raise RequestValidationError(
+                [{"type": "missing", "loc": ("body", "file"), "msg": "Field required"}]
+            )
+        if card_id is not None and not isinstance(card_id, str):
+            raise errors.InvalidRequest("card_id must be text")
+        # Reading and parsing are CPU and disk work: off the event loop.
+        data = await anyio.to_thread.run_sync(_read_all, file)
+    groups = await anyio.to_thread.run_sync(parse, data, issuer.value)
+    del data
     result = await statements.upload_statements(
         services, caller, account_id, groups, card_id=card_id or None
     )
     return _upload_out(result)
+
+
+def _read_all(file: UploadFile) -> bytes:
+    file.file.seek(0)
+    return file.file.read()
 
 
 @router.post(

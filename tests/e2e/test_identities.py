@@ -103,3 +103,15 @@ async def test_addresses_and_names_that_are_no_identity_are_refused_clearly(
     created = await renkei.api.post("/offices", json={"name": decomposed})
     assert created.status_code == 201, created.text
     assert created.json()["name"] == "ガス代の事務所"
+
+
+async def test_a_conversation_for_an_office_id_of_any_text_is_refused_not_crashed(
+    renkei: Renkei,
+) -> None:
+    # Found by the schema fuzzer: the id went into the assistant's back-end URL raw.
+    for office_id in ("a\nb", "../offices", "x?y#z", "%2F"):
+        answer = await renkei.admin.post(
+            "/conversations", json={"user": "owner@example.com", "office_id": office_id}
+        )
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["error"]["code"] == "not_found"

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.api.deps import Caller
-from backend.api.errors import ERROR_RESPONSES
+from backend.api.openapi import error_responses
 from backend.api.rate_limits import CONVERSATIONS, limited
 from backend.api.schemas import Email
 from backend.domain import errors
@@ -97,7 +97,7 @@ def get_conversations(request: Request) -> Conversations:
 
 Service = Annotated[Conversations, Depends(get_conversations)]
 
-router = APIRouter(prefix="/api/v1", tags=["conversations"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/api/v1", tags=["conversations"], responses=error_responses())
 
 
 def _own(record: ConversationRecord, caller: Principal) -> None:
@@ -127,6 +127,7 @@ def _out(record: ConversationRecord) -> ConversationOut:
     status_code=status.HTTP_201_CREATED,
     summary="Start a conversation",
     dependencies=[Depends(limited(CONVERSATIONS))],
+    responses=error_responses(429),
     description="The first reply offers the six procedures (choice values are the flow ids).",
 )
 async def create_conversation(

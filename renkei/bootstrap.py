@@ -277,7 +277,12 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     install_web_chat(app)
     install_slack(app, runtime)
 
-    @app.get("/healthz", tags=["health"], summary="200 once the database answers")
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        summary="200 once the database answers",
+        responses={503: {"description": "The database does not answer."}},
+    )
     async def healthz() -> JSONResponse:
         healthy = await ping(runtime.engine)
         return JSONResponse({"status": "ok" if healthy else "unavailable"}, 200 if healthy else 503)

@@ -66,6 +66,13 @@ Email = Annotated[
 ]
 
 
+RETURN_URL_DESCRIPTION = (
+    "A path on this service (a relative reference starting with `/`, e.g. "
+    "`/chat?conversation=…`) that the callback page links back to. No scheme, host, "
+    "backslash, space or control character: anything else answers 400 `invalid_request`."
+)
+
+
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -262,7 +269,8 @@ class ApiAccountCreate(_In):
     return_url: str | None = Field(
         default=None,
         max_length=500,
-        description="A path on this service the callback page links back to (e.g. a chat).",
+        description=RETURN_URL_DESCRIPTION,
+        json_schema_extra={"format": "uri-reference"},
     )
 
 
@@ -272,7 +280,8 @@ class AuthorizationOptions(_In):
     return_url: str | None = Field(
         default=None,
         max_length=500,
-        description="A path on this service the callback page links back to (e.g. a chat).",
+        description=RETURN_URL_DESCRIPTION,
+        json_schema_extra={"format": "uri-reference"},
     )
 
 
@@ -347,11 +356,19 @@ class AccountDeletedOut(_Out):
 
 class SyncResultOut(_Out):
     account_id: str
-    status: Literal["succeeded", "failed", "skipped", "already_running"]
+    status: Literal["succeeded", "failed", "skipped", "already_running"] = Field(
+        description="`already_running`: a sync of the account is under way already; "
+        "this request did not ask the issuer again."
+    )
     added: int = 0
     modified: int = 0
     removed: int = 0
     error_code: str | None = None
+    job_id: int | None = Field(
+        default=None,
+        description="The background sync that was queued for the account and that this "
+        "request carried out instead (it is not run again), if any.",
+    )
 
 
 class CardUseOut(_Out):
@@ -394,7 +411,10 @@ class StatementOut(_Out):
 
 class StatementPageOut(_Out):
     items: list[StatementOut]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at end. Opaque: URL-safe "
+        "base64 without padding, valid for this account's listing only."
+    )
 
 
 class SkippedGroupOut(_Out):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, status
 
 from backend.api.deps import Caller, Services
-from backend.api.errors import ERROR_RESPONSES
+from backend.api.openapi import error_responses
 from backend.api.rate_limits import CONSENTS, enforce, limited
 from backend.api.schemas import (
     AccountCreate,
@@ -29,7 +29,7 @@ from backend.service.accounts import AccountDetail
 from backend.service.linking import AuthorizationStart
 from backend.service.ports import IssuerCard
 
-router = APIRouter(tags=["accounts"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["accounts"], responses=error_responses())
 
 
 def _out(detail: AccountDetail) -> AccountOut:
@@ -58,6 +58,7 @@ async def list_accounts(office_id: str, services: Services, caller: Caller) -> l
     response_model=AccountOut | AuthorizationStartOut,
     status_code=status.HTTP_201_CREATED,
     summary="Register an account",
+    responses=error_responses(429),
     description=(
         "The body's `sync_method` picks the method:\n\n"
         "- `legacy`: issuer-website ID and password, checked at the issuer first; when the "
@@ -147,6 +148,7 @@ async def delete_account(account_id: str, services: Services, caller: Caller) ->
     response_model=AuthorizationStartOut,
     summary="Switch an account to API (R12)",
     dependencies=[Depends(limited(CONSENTS))],
+    responses=error_responses(429),
     description=(
         "Starts the switch in place: answers the issuer's authorization URL. When the person "
         "consents, the account keeps its history and its stored ID and password are erased "
@@ -169,6 +171,7 @@ async def switch_to_api(
     response_model=AuthorizationStartOut,
     summary="Re-authenticate an API account",
     dependencies=[Depends(limited(CONSENTS))],
+    responses=error_responses(429),
     description="Renews an expired or revoked link in place; answers the authorization URL.",
 )
 async def reauthorize(

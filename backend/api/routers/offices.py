@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 
 from backend.api.deps import Caller, Services
-from backend.api.errors import ERROR_RESPONSES
+from backend.api.openapi import error_responses
 from backend.api.schemas import (
     Email,
     MemberOut,
@@ -22,7 +22,7 @@ from backend.api.schemas import (
 from backend.domain.model import Role
 from backend.service import offices
 
-router = APIRouter(prefix="/offices", tags=["offices"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/offices", tags=["offices"], responses=error_responses())
 
 
 @router.get(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import os
 import secrets as pysecrets
@@ -251,7 +252,9 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
         settings.admin_token.get_secret_value() if settings.admin_token else None
     )
     app.state.token_resolver = runtime.tokens
-    app.state.parse_statement_file = parse_statement_file
+    app.state.parse_statement_file = functools.partial(
+        parse_statement_file, max_rows=settings.max_upload_rows
+    )
     app.state.issuer_webhook_secrets = {
         name: issuer_webhook_secret(settings, name) for name in ("amex", "jcb")
     }

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
 
     # Request limits: bodies are counted while they stream in and refused with 413.
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)  # a statement file
+    max_upload_rows: int = Field(default=20_000, gt=0)  # rows of one statement file
     max_webhook_bytes: int = Field(default=1024 * 1024, gt=0)  # issuer, assistant, Slack
     max_json_bytes: int = Field(default=1024 * 1024, gt=0)  # any other request body
     max_json_depth: int = Field(default=32, gt=0)  # nesting of objects and arrays

@@ -10,10 +10,12 @@ from connectors.statements import StatementFileError
 from connectors.statements import parse_statement_file as parse_file
 
 
-def parse_statement_file(data: bytes, issuer: str) -> list[ParsedStatementGroup]:
+def parse_statement_file(
+    data: bytes, issuer: str, max_rows: int | None = None
+) -> list[ParsedStatementGroup]:
     """Parse a whole file or raise ``StatementFileInvalid`` naming the line and column."""
     try:
-        parsed = parse_file(data, cast(Literal["amex", "jcb"], issuer))
+        parsed = parse_file(data, cast(Literal["amex", "jcb"], issuer), max_rows=max_rows)
     except StatementFileError as exc:
         raise StatementFileInvalid(str(exc), **exc.as_dict()) from exc
     return [ParsedStatementGroup(key=g.card_ref, rows=tuple(g.rows)) for g in parsed.groups]

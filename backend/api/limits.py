@@ -30,6 +30,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Above this, the guard's parse runs in a worker thread so the event loop stays free.
 _PARSE_OFF_LOOP_BYTES = 64 * 1024
+# A file of the upload limit still fits with its multipart boundaries and form fields.
+_MULTIPART_FRAMING = 64 * 1024
 
 
 class BodyKind(StrEnum):
@@ -58,7 +60,7 @@ class RequestLimits:
         if kind is BodyKind.UPLOAD:
             if _CONVERSATION_MESSAGE.fullmatch(path):
                 return self.conversation_message_bytes
-            return self.upload_bytes
+            return self.upload_bytes + _MULTIPART_FRAMING
         if kind is BodyKind.WEBHOOK:
             return self.webhook_bytes
         return self.json_bytes

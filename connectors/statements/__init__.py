@@ -27,6 +27,7 @@ from .errors import (
     EmptyFile,
     MalformedRow,
     StatementFileError,
+    TooManyRows,
     UnknownFormat,
     WrongIssuer,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "ParsedStatementFile",
     "StatementEntry",
     "StatementFileError",
+    "TooManyRows",
     "UnknownFormat",
     "WrongIssuer",
     "parse_amex_csv",
@@ -54,7 +56,9 @@ __all__ = [
 ]
 
 
-def parse_statement_file(data: bytes, issuer: IssuerName | None = None) -> ParsedStatementFile:
+def parse_statement_file(
+    data: bytes, issuer: IssuerName | None = None, *, max_rows: int | None = None
+) -> ParsedStatementFile:
     """Read an Amex Japan or MyJCB statement CSV, completely or not at all.
 
     Args:
@@ -62,6 +66,7 @@ def parse_statement_file(data: bytes, issuer: IssuerName | None = None) -> Parse
             or without BOM (a spreadsheet re-save); CRLF or LF line ends.
         issuer: The issuer the file must come from, or None to tell it from the
             header.
+        max_rows: Refuse a file of more data rows than this while reading it.
 
     Returns:
         The parsed file: issuer, encoding, one group of rows per card (Amex:
@@ -74,9 +79,10 @@ def parse_statement_file(data: bytes, issuer: IssuerName | None = None) -> Parse
         WrongIssuer: ``issuer`` was given and the file is the other issuer's.
         UnknownFormat: Neither issuer's header was found.
         MalformedRow: A row cannot be read; ``line`` and ``column`` say where.
+        TooManyRows: More than ``max_rows`` rows.
     """
     text, encoding = decode(data)
-    records = read_records(text)
+    records = read_records(text, max_rows)
     if issuer is None:
         found = sniff(records)
         if found is None:

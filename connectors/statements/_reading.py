@@ -7,12 +7,12 @@ import datetime as dt
 import io
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from backend.service.ports import IssuerStatement
 
-from .errors import BadEncoding, EmptyFile, MalformedRow
+from .errors import BadEncoding, EmptyFile, MalformedRow, TooManyRows
 from .model import CardGroup, Encoding, StatementEntry
 
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -92,11 +92,17 @@ def _checked(text: str, encoding: Encoding) -> tuple[str, Encoding]:
     return text, encoding
 
 
-def read_records(text: str) -> list[Record]:
+# Room above the data rows for MyJCB's summary lines and the header.
+_PREAMBLE_ROWS = 25
+
+
+def read_records(text: str, max_rows: int | None = None) -> list[Record]:
     """Split CSV text (CRLF, LF or CR) into numbered records.
 
     Args:
         text: Decoded file text.
+        max_rows: Refuse a file with more data rows than this, as soon as the
+            reader gets there (None: no limit).
 
     Returns:
         Every record, blank ones included so that numbering matches a spreadsheet.
@@ -104,12 +110,19 @@ def read_records(text: str) -> list[Record]:
     Raises:
         EmptyFile: The text holds no non-blank record.
         MalformedRow: The CSV quoting is broken.
+        TooManyRows: More than ``max_rows`` data rows.
     """
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(_lines(text), strict=True)
     records: list[Record] = []
     line = 0
+    most = None if max_rows is None else max_rows + _PREAMBLE_ROWS
     while True:
         line += 1
+        if most is not None and line > most:
+            assert max_rows is not None
+            raise TooManyRows(
+                f"the file has more than {max_rows} rows", line=line, max_rows=max_rows
+            )
         try:
             cells = next(reader)
         except StopIteration:
@@ -122,6 +135,20 @@ def read_records(text: str) -> list[Record]:
     if all(record.is_blank for record in records):
         raise EmptyFile("the file holds no data", line=None)
     return records
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The text's lines, ends kept, one at a time: no copy of a large file's text."""
+    if text.count("\r") != text.count("\r\n"):
+        # Bare CR line ends (an old spreadsheet's): the csv module splits those itself.
+        yield from io.StringIO(text, newline="")
+        return
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        stop = len(text) if end < 0 else end + 1
+        yield text[start:stop]
+        start = stop
 
 
 def header_key(cells: Sequence[str]) -> tuple[str, ...]:

@@ -11,7 +11,8 @@ cell (header name and 1-based position)::
     ├── UnknownFormat    statement_file_unknown_format  no Amex or MyJCB header where due
     │   ├── EmptyFile    statement_file_empty           nothing but blank lines
     │   └── WrongIssuer  statement_file_wrong_issuer    the other issuer's file was given
-    └── MalformedRow     statement_file_malformed_row   a row or cell that cannot be read
+    ├── MalformedRow     statement_file_malformed_row   a row or cell that cannot be read
+    └── TooManyRows      statement_file_too_many_rows   more rows than any statement has
 
 ``MalformedRow.reason`` says what was wrong with the cell, in a stable word the
 catalogs may also key on: ``bad_csv``, ``column_count``, ``missing_value``,
@@ -156,3 +157,18 @@ class MalformedRow(StatementFileError):
     def as_dict(self) -> dict[str, Any]:
         """The error as plain data, with ``reason`` and the offending ``value``."""
         return {**super().as_dict(), "reason": self.reason, "value": self.value}
+
+
+class TooManyRows(StatementFileError):
+    """More rows than the limit: refused while reading, before the rows are built."""
+
+    code = "statement_file_too_many_rows"
+    hint = "Download a shorter period from the card issuer's website and upload each file."
+
+    def __init__(self, message: str, *, line: int, max_rows: int) -> None:
+        self.max_rows = max_rows
+        super().__init__(message, line=line)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The error as plain data, with the ``max_rows`` limit."""
+        return {**super().as_dict(), "max_rows": self.max_rows}

@@ -8,11 +8,13 @@ import time
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from backend.api.app import create_api_router, install_error_handlers
 from backend.db import tables as t
+from backend.secrets import FernetSecretBox
 from backend.service.outbox import sign
 from backend.service.ports import IssuerStatement
 
@@ -408,3 +410,25 @@ async def test_sync_now_carries_out_a_queued_sync_instead_of_asking_twice(api: H
     assert "queued" not in await sync_jobs()  # done by this request, not run again
     again = await api.client.post(f"/api/v1/accounts/{account_id}/sync", headers=who)
     assert again.json()["status"] == "succeeded" and again.json()["job_id"] is None
+
+
+async def test_a_secret_no_key_opens_is_a_clear_503_not_a_crash(api: Harness) -> None:
+    office_id = await _office(api)
+    who = api.auth("taro@example.com")
+    created = await api.client.post(
+        f"/api/v1/offices/{office_id}/accounts",
+        json={
+            "sync_method": "legacy",
+            "issuer": "amex",
+            "name": "Biz",
+            "login_id": "yamada",
+            "password": "pw-secret",
+        },
+        headers=who,
+    )
+    assert created.status_code == 201, created.text
+    # The key the credentials were sealed with is gone (dropped before a rotation ended).
+    api.app.state.services.secrets = FernetSecretBox([Fernet.generate_key().decode()])
+    r = await api.client.post(f"/api/v1/accounts/{created.json()['id']}/sync", headers=who)
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "secret_unreadable"

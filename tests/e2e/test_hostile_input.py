@@ -7,6 +7,7 @@ plain-text answer or an answer that echoes the request.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -311,7 +312,7 @@ async def test_routing_errors_are_in_the_error_shape(target: Target) -> None:
 async def test_an_upload_is_refused_before_it_is_read(target: Target) -> None:
     auth = {"Authorization": "Bearer a-token-of-no-office"}
     async with httpx.AsyncClient(base_url=target.base_url, timeout=30) as client:
-        files = {"file": ("big.csv", b"x" * (10 * 1024 * 1024 + 1), "text/csv")}
+        files = {"file": ("big.csv", b"x" * (10 * 1024 * 1024 + 128 * 1024), "text/csv")}
         too_big = await client.post("/api/v1/accounts/any/statements/upload", files=files)
         assert_error_shape(too_big, 413)
         files = {"file": ("small.csv", b"x" * 1000, "text/csv")}
@@ -345,3 +346,23 @@ async def test_the_sandbox_control_api_answers_small(target: Target) -> None:
             "/sandbox/jcb/control/users", content=sandbox_alone, headers={"Content-Type": JSON}
         )
         assert alone.status_code == 413 and len(alone.content) < 2048
+
+
+async def test_an_upload_is_answered_before_its_body_is_sent(target: Target) -> None:
+    """The caller and the account are checked first: the answer comes while the client
+    has sent only the headers and the start of a 9 MB file."""
+    host, port = target.base_url.removeprefix("http://").split(":")
+    for token, status in (("a-token-of-no-office", 401), (target.owner_token, 404)):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        head = (
+            "POST /api/v1/accounts/no-such-account/statements/upload HTTP/1.1\r\n"
+            f"Host: {host}\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\n"
+            f"Content-Length: {9 * 1024 * 1024}\r\n\r\n"
+            '--b\r\nContent-Disposition: form-data; name="file"; filename="s.csv"\r\n\r\n'
+        )
+        writer.write(head.encode() + b"x" * 1024)
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), timeout=10)
+        assert status_line.split()[1] == str(status).encode(), status_line
+        writer.close()

@@ -136,6 +136,11 @@ def bench_settings(database_url: str, data_dir: Path, **overrides: Any) -> Setti
         "slack_signing_secret": None,
         "slack_client_id": None,
         "slack_client_secret": None,
+        # A benchmark floods on purpose: the rate limits would cut it short.
+        "rate_limit_conversations": "off",
+        "rate_limit_consents": "off",
+        "rate_limit_uploads": "off",
+        "rate_limit_sandbox_pages": "off",
         **overrides,
     }
     return Settings(**values)

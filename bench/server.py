@@ -85,6 +85,12 @@ def child_server(
             process.wait()
 
 
+NO_RATE_LIMITS = {
+    f"RENKEI_RATE_LIMIT_{name}": "off"
+    for name in ("CONVERSATIONS", "CONSENTS", "UPLOADS", "DEMO_SESSIONS", "SANDBOX_PAGES")
+}
+
+
 @contextmanager
 def renkei_serve(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[Served]:
     """``renkei serve`` with its defaults (SQLite in ``data_dir``, demo data, jobs)."""
@@ -92,6 +98,7 @@ def renkei_serve(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[
         ["renkei.cli", "serve", "--port"],
         "/healthz",
         data_dir.parent,
-        {"RENKEI_DATA_DIR": str(data_dir), **(env or {})},
+        # A benchmark is a flood of conversations on purpose: the rate limits would cut it.
+        {"RENKEI_DATA_DIR": str(data_dir), **NO_RATE_LIMITS, **(env or {})},
     ) as served:
         yield served

@@ -14,7 +14,9 @@ from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.api.deps import Caller
-from backend.api.errors import ERROR_RESPONSES
+from backend.api.openapi import error_responses
+from backend.api.rate_limits import CONVERSATIONS, limited
+from backend.api.schemas import Email
 from backend.domain import errors
 from backend.service.context import Principal
 from bot.conversations import Conversations, rendered
@@ -28,7 +30,7 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 class ConversationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user: str = Field(min_length=3, max_length=320, description="The member's email.")
+    user: Email = Field(description="The member's email.")
     locale: Literal["ja", "en"] = "ja"
     office_id: str | None = None
 
@@ -100,7 +102,7 @@ def get_conversations(request: Request) -> Conversations:
 
 Service = Annotated[Conversations, Depends(get_conversations)]
 
-router = APIRouter(prefix="/api/v1", tags=["conversations"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/api/v1", tags=["conversations"], responses=error_responses())
 
 
 def _own(record: ConversationRecord, caller: Principal) -> None:
@@ -131,12 +133,14 @@ def _out(record: ConversationRecord, service: Conversations) -> ConversationOut:
     response_model=ConversationOut,
     status_code=status.HTTP_201_CREATED,
     summary="Start a conversation",
+    dependencies=[Depends(limited(CONVERSATIONS))],
+    responses=error_responses(429),
     description="The first reply offers the six procedures (choice values are the flow ids).",
 )
 async def create_conversation(
     body: ConversationCreate, service: Service, caller: Caller
 ) -> ConversationOut:
-    user = body.user.strip().lower()
+    user = body.user
     if not caller.support_admin and user != caller.email:
         raise errors.Forbidden("a member talks for themselves only")
     try:

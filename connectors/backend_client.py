@@ -9,6 +9,7 @@ transport is ``httpx.ASGITransport`` over the same app: no socket, same contract
 from __future__ import annotations
 
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -48,6 +49,11 @@ M = TypeVar("M", bound=BaseModel)
 
 ACT_AS_HEADER = "X-Renkei-Act-As"
 API = "/api/v1"
+
+
+def _seg(value: str) -> str:
+    """An id as one path segment: whatever it holds, it stays inside its segment."""
+    return quote(value, safe="")
 
 
 def card_info(card: CardOut) -> CardInfo:
@@ -117,7 +123,8 @@ class BackendClient:
 
     def __init__(self, http: httpx.AsyncClient, *, act_as: str | None = None) -> None:
         self._client = http
-        self._headers = {ACT_AS_HEADER: act_as} if act_as else {}
+        # Headers are ASCII: the address travels percent-encoded as UTF-8 (RFC 3986).
+        self._headers = {ACT_AS_HEADER: quote(act_as, safe="@")} if act_as else {}
 
     # ------------------------------------------------------------------ plumbing
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -174,7 +181,7 @@ class BackendClient:
         ]
 
     async def office(self, office_id: str) -> OfficeInfo:
-        office = await self._get(f"/offices/{office_id}", OfficeDetailOut)
+        office = await self._get(f"/offices/{_seg(office_id)}", OfficeDetailOut)
         return OfficeInfo(
             id=office.id,
             name=office.name,
@@ -203,17 +210,21 @@ class BackendClient:
     async def accounts(self, office_id: str) -> list[AccountInfo]:
         return [
             account_info(a)
-            for a in await self._get_list(f"/offices/{office_id}/accounts", AccountOut)
+            for a in await self._get_list(f"/offices/{_seg(office_id)}/accounts", AccountOut)
         ]
 
     async def account(self, account_id: str) -> AccountInfo:
-        return account_info(await self._get(f"/accounts/{account_id}", AccountOut))
+        return account_info(await self._get(f"/accounts/{_seg(account_id)}", AccountOut))
 
     async def office_cards(self, office_id: str) -> list[CardInfo]:
-        return [card_info(c) for c in await self._get_list(f"/offices/{office_id}/cards", CardOut)]
+        return [
+            card_info(c) for c in await self._get_list(f"/offices/{_seg(office_id)}/cards", CardOut)
+        ]
 
     async def card_uses(self, office_id: str, card_id: str) -> list[CardUseInfo]:
-        uses = await self._get(f"/offices/{office_id}/cards/{card_id}/uses", CardUsesOut)
+        uses = await self._get(
+            f"/offices/{_seg(office_id)}/cards/{_seg(card_id)}/uses", CardUsesOut
+        )
         return [
             CardUseInfo(
                 account_id=u.account_id,
@@ -241,14 +252,16 @@ class BackendClient:
             "card_id": card_id,
             "return_url": return_url,
         }
-        start = await self._post(f"/offices/{office_id}/accounts", AuthorizationStartOut, json=body)
+        start = await self._post(
+            f"/offices/{_seg(office_id)}/accounts", AuthorizationStartOut, json=body
+        )
         return AuthorizationStart(start.account_id, start.authorization_url)
 
     async def switch_to_api(
         self, account_id: str, *, return_url: str | None = None
     ) -> AuthorizationStart:
         start = await self._post(
-            f"/accounts/{account_id}/switch-to-api",
+            f"/accounts/{_seg(account_id)}/switch-to-api",
             AuthorizationStartOut,
             json={"return_url": return_url},
         )
@@ -258,13 +271,15 @@ class BackendClient:
         self, account_id: str, *, return_url: str | None = None
     ) -> AuthorizationStart:
         start = await self._post(
-            f"/accounts/{account_id}/reauth", AuthorizationStartOut, json={"return_url": return_url}
+            f"/accounts/{_seg(account_id)}/reauth",
+            AuthorizationStartOut,
+            json={"return_url": return_url},
         )
         return AuthorizationStart(start.account_id, start.authorization_url)
 
     async def sync_now(self, account_id: str) -> SyncInfo:
         try:
-            result = await self._post(f"/accounts/{account_id}/sync", SyncResultOut)
+            result = await self._post(f"/accounts/{_seg(account_id)}/sync", SyncResultOut)
         except BackendRefusal as refusal:
             if refusal.status == 503:
                 return SyncInfo(status="failed", error_code=refusal.code)
@@ -278,17 +293,19 @@ class BackendClient:
         )
 
     async def delete_account(self, account_id: str) -> None:
-        await self._call("DELETE", f"/accounts/{account_id}")
+        await self._call("DELETE", f"/accounts/{_seg(account_id)}")
 
     async def check_link(self, account_id: str) -> str:
-        answer = await self._post(f"/accounts/{account_id}/link/check", LinkCheckOut)
+        answer = await self._post(f"/accounts/{_seg(account_id)}/link/check", LinkCheckOut)
         return answer.status
 
     async def archive_account(self, account_id: str) -> AccountInfo:
-        return account_info(await self._post(f"/accounts/{account_id}/archive", AccountOut))
+        return account_info(await self._post(f"/accounts/{_seg(account_id)}/archive", AccountOut))
 
     async def registered_cards(self, account_id: str) -> list[CardInfo]:
-        cards = await self._post(f"/accounts/{account_id}/registered-cards", RegisteredCardsOut)
+        cards = await self._post(
+            f"/accounts/{_seg(account_id)}/registered-cards", RegisteredCardsOut
+        )
         return [card_info(c) for c in cards.subject_cards]
 
     async def events(self, account_id: str, *, limit: int = 50) -> list[EventInfo]:
@@ -315,7 +332,7 @@ class BackendClient:
     ) -> UploadInfo:
         form = {"card_id": card_id} if card_id else {}
         result = await self._post(
-            f"/accounts/{account_id}/statements/upload",
+            f"/accounts/{_seg(account_id)}/statements/upload",
             UploadResultOut,
             files={"file": (filename, data, "text/csv")},
             data=form,
@@ -324,7 +341,7 @@ class BackendClient:
 
     async def resync_old_card(self, account_id: str, login_id: str, password: str) -> UploadInfo:
         result = await self._post(
-            f"/accounts/{account_id}/card-change/resync-old-card",
+            f"/accounts/{_seg(account_id)}/card-change/resync-old-card",
             UploadResultOut,
             json={"login_id": login_id, "password": password},
         )
@@ -334,7 +351,7 @@ class BackendClient:
         self, account_id: str, login_id: str, password: str, name: str
     ) -> AccountInfo:
         account = await self._post(
-            f"/accounts/{account_id}/card-change/new-account",
+            f"/accounts/{_seg(account_id)}/card-change/new-account",
             AccountOut,
             json={"login_id": login_id, "password": password, "name": name},
         )
@@ -353,5 +370,7 @@ class BackendClient:
         }
 
     async def export_link(self, account_id: str) -> str:
-        link = await self._post(f"/accounts/{account_id}/statements/export-link", ExportLinkOut)
+        link = await self._post(
+            f"/accounts/{_seg(account_id)}/statements/export-link", ExportLinkOut
+        )
         return link.url

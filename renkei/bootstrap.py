@@ -23,6 +23,7 @@ from backend.api.app import create_api_router, install_error_handlers
 from backend.api.docs import install_docs
 from backend.api.errors import too_large_response
 from backend.api.limits import BodyLimits, RequestLimits, describe_limits
+from backend.api.rate_limits import RateLimits, install_rate_limits, settings_limits
 from backend.api.request_context import RequestContext
 from backend.api.schemas import IssuerInfoOut
 from backend.api.security_headers import SecurityHeaders
@@ -293,6 +294,14 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     app.state.export_secret = _secret_file(settings.data_dir / "export-secret")
     app.state.issuer_sites = issuer_sites(settings)
     install_error_handlers(app)
+    install_rate_limits(
+        app,
+        RateLimits(
+            settings.rate_limit_storage_url,
+            settings_limits(settings.model_dump()),
+            namespace=settings.rate_limit_namespace,
+        ),
+    )
     app.include_router(create_api_router())
     app.include_router(conversation_router)
     app.include_router(backend_events_router)
@@ -300,7 +309,12 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     install_docs(app)
     install_slack(app, runtime)
 
-    @app.get("/healthz", tags=["health"], summary="200 once the database answers")
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        summary="200 once the database answers",
+        responses={503: {"description": "The database does not answer."}},
+    )
     async def healthz() -> JSONResponse:
         healthy = await ping(runtime.engine)
         return JSONResponse({"status": "ok" if healthy else "unavailable"}, 200 if healthy else 503)
@@ -364,6 +378,9 @@ def _mount_sandbox(app: FastAPI, settings: Settings, transport: httpx.AsyncBaseT
         clients=clients,
         control_key=sandbox_control_key(settings),
         webhook_transport=transport,
+        page_rate_limit=settings.rate_limit_sandbox_pages,
+        rate_limit_storage_url=settings.rate_limit_storage_url,
+        rate_limit_namespace=f"{settings.rate_limit_namespace}:sandbox",
     )
     app.state.sandbox = sandbox_app
     for route in sandbox_app.routes:

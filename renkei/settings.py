@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     issuer_max_retries: int = 3  # retries of a transient issuer failure, with backoff
     issuer_backoff: float = 0.5  # first backoff delay in seconds, doubled per retry
 
+    # Rate limits (a `limits` expression such as "120/minute" or "5/second;100/hour"; "off"
+    # turns one off), per token and per client address. memory:// counts in this process;
+    # redis://HOST:PORT shares the counts between every process of a scale-out.
+    rate_limit_storage_url: str = "memory://"
+    rate_limit_conversations: str = "120/minute"  # POST /api/v1/conversations
+    rate_limit_consents: str = "60/minute"  # authorization starts: API accounts, switch, reauth
+    rate_limit_uploads: str = "60/minute"  # statement file uploads
+    rate_limit_demo_sessions: str = "30/minute"  # POST /chat/demo-session
+    rate_limit_sandbox_pages: str = "600/minute"  # the sandbox issuers' pages, per address
+    rate_limit_namespace: str = "renkei"  # prefix of the counters in a shared Redis
+
     # Slack (no RENKEI_ prefix, as Slack's own tools name them)
     slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
     slack_signing_secret: SecretStr | None = Field(

@@ -15,6 +15,7 @@ from sandbox.legacy import build_legacy_router
 from sandbox.member_site import build_member_router
 from sandbox.oauth import build_oauth_router, metadata
 from sandbox.pages import build_pages_router
+from sandbox.rate_limits import DEFAULT_PAGE_LIMIT, PageLimiter, PageRateLimiter
 from sandbox.resource_api import build_resource_router
 from sandbox.security import SecurityHeaders
 from sandbox.state import ISSUERS, ClientRegistration, SandboxState
@@ -30,6 +31,7 @@ def create_issuer_app(
     control_key: str | None = None,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
     state: SandboxState | None = None,
+    page_limiter: PageLimiter | None = None,
 ) -> FastAPI:
     """One simulated issuer, to be mounted at any prefix (e.g. ``/sandbox/amex``).
 
@@ -45,6 +47,8 @@ def create_issuer_app(
             ``state`` is given.
         state: A state shared with the other issuer's app (one clock, one client
             registry); a new one is made if omitted.
+        page_limiter: Counts the pages per client address (shared with the other
+            issuer's app); a default one if omitted.
 
     Returns:
         A FastAPI app serving the contract of ``docs/issuer-api.md``.
@@ -70,6 +74,7 @@ def create_issuer_app(
     app.include_router(build_control_router(state, issuer))
     app.add_middleware(FaultInjector, state=state, issuer=issuer)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(PageRateLimiter, limiter=page_limiter or PageLimiter())
     limits.install(app)
 
     @app.get("/", include_in_schema=False)
@@ -84,6 +89,9 @@ def create_app(
     clients: list[ClientRegistration] | None = None,
     control_key: str | None = None,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
+    page_rate_limit: str = DEFAULT_PAGE_LIMIT,
+    rate_limit_storage_url: str = "memory://",
+    rate_limit_namespace: str = "sandbox",
 ) -> FastAPI:
     """Both simulated issuers in one app: Amex at ``/sandbox/amex``, JCB at ``/sandbox/jcb``.
 
@@ -95,6 +103,9 @@ def create_app(
         control_key: If set, the control API requires it in ``X-Sandbox-Key``.
         webhook_transport: httpx transport for webhook deliveries (e.g. an
             ``httpx.ASGITransport`` to deliver in-process).
+        page_rate_limit: Pages per client address (a ``limits`` expression, or "off").
+        rate_limit_storage_url: ``memory://``, or ``redis://host:port`` to share counts.
+        rate_limit_namespace: Prefix of the counters in a shared storage.
 
     Returns:
         The FastAPI app; its ``state.sandbox`` is the shared `SandboxState`.
@@ -117,7 +128,13 @@ def create_app(
             rfc8414_metadata,
             include_in_schema=False,
         )
+    limiter = PageLimiter(
+        page_rate_limit, rate_limit_storage_url, namespace=rate_limit_namespace
+    )
     for issuer in ISSUERS:
-        app.mount(f"/sandbox/{issuer}", create_issuer_app(issuer, state=state))
+        app.mount(
+            f"/sandbox/{issuer}",
+            create_issuer_app(issuer, state=state, page_limiter=limiter),
+        )
     app.add_middleware(SecurityHeaders)
     return app

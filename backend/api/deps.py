@@ -6,11 +6,12 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from typing import Annotated, Protocol
+from urllib.parse import unquote
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from backend.domain import errors
+from backend.domain import errors, identity
 from backend.service.api_tokens import TokenRecord, TokenStore
 from backend.service.context import Principal, ServiceContext
 from backend.service.ports import ParsedStatementGroup
@@ -39,6 +40,24 @@ def get_services(request: Request) -> ServiceContext:
 
 
 ACT_AS_HEADER = "X-Renkei-Act-As"
+"""Names the member the service token acts for: the email address, percent-encoded as
+UTF-8 (RFC 3986), since an HTTP header carries ASCII only. A raw UTF-8 value is read too."""
+
+
+def decode_act_as(value: str) -> str:
+    """The member's email address from an ``X-Renkei-Act-As`` value.
+
+    Raises:
+        Unauthenticated: Missing, not UTF-8, or not an email address.
+    """
+    try:
+        # Starlette hands header bytes over as Latin-1: undo that for a raw UTF-8 value.
+        raw = value.encode("latin-1").decode("utf-8")
+        return identity.normalize_email(unquote(raw, errors="strict"))
+    except (UnicodeError, identity.InvalidIdentity) as exc:
+        raise errors.Unauthenticated(
+            f"the service token needs {ACT_AS_HEADER} with the member's email address"
+        ) from exc
 
 
 def _same(token: str, expected: str | None) -> bool:
@@ -59,10 +78,7 @@ async def get_principal(
         raise errors.Unauthenticated("a bearer token is required")
     token = credentials.credentials
     if _same(token, getattr(request.app.state, "service_token", None)):
-        acting_for = (request.headers.get(ACT_AS_HEADER) or "").strip().lower()
-        if "@" not in acting_for:
-            raise errors.Unauthenticated(f"the service token needs {ACT_AS_HEADER}")
-        return Principal(email=acting_for)
+        return Principal(email=decode_act_as(request.headers.get(ACT_AS_HEADER) or ""))
     if _same(token, request.app.state.admin_token):
         return Principal(email="support@renkei.local", support_admin=True)
     resolver: TokenResolver = request.app.state.token_resolver

@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
+from backend.domain import identity
 from backend.domain.model import (
     Account,
     AccountStatus,
@@ -38,6 +39,39 @@ from backend.domain.rules import API_ELIGIBLE_PRODUCTS
 # Requests carry passwords only on their way to the issuer (legacy login, R7);
 # ``repr=False`` keeps them out of log lines and error reports.
 _PASSWORD = Field(min_length=1, repr=False, json_schema_extra={"format": "password"})
+
+
+
+
+def _name(value: str) -> str:
+    return identity.normalize_name(value)
+
+
+def _email(value: str) -> str:
+    return identity.normalize_email(value)
+
+
+DisplayName = Annotated[str, AfterValidator(_name)]
+"""A name people see: NFC; no control, bidirectional or invisible characters (422)."""
+
+Email = Annotated[
+    str,
+    AfterValidator(_email),
+    Field(
+        min_length=3,
+        max_length=identity.MAX_EMAIL,
+        description="An email address, internationalised ones included (RFC 6531); "
+        "compared in NFC and lower case.",
+        json_schema_extra={"format": "idn-email"},
+    ),
+]
+
+
+RETURN_URL_DESCRIPTION = (
+    "A path on this service (a relative reference starting with `/`, e.g. "
+    "`/chat?conversation=…`) that the callback page links back to. No scheme, host, "
+    "backslash, space or control character: anything else answers 400 `invalid_request`."
+)
 
 
 class _Out(BaseModel):
@@ -100,7 +134,7 @@ class OfficeDetailOut(OfficeOut):
 
 
 class OfficeCreate(_In):
-    name: str = Field(min_length=1, max_length=200)
+    name: DisplayName = Field(min_length=1, max_length=200)
 
 
 class MemberOut(_Out):
@@ -275,7 +309,7 @@ class LegacyAccountCreate(_In):
 
     sync_method: Literal["legacy"]
     issuer: Issuer
-    name: str = Field(default="", max_length=200)
+    name: DisplayName = Field(default="", max_length=200)
     login_id: str = Field(min_length=1, repr=False)
     password: str = _PASSWORD
     card_ref: str | None = Field(
@@ -288,12 +322,13 @@ class ApiAccountCreate(_In):
 
     sync_method: Literal["api"]
     issuer: Issuer
-    name: str = Field(default="", max_length=200)
+    name: DisplayName = Field(default="", max_length=200)
     card_id: str | None = Field(default=None, description="A card already known, if any.")
     return_url: str | None = Field(
         default=None,
         max_length=500,
-        description="A path on this service the callback page links back to (e.g. a chat).",
+        description=RETURN_URL_DESCRIPTION,
+        json_schema_extra={"format": "uri-reference"},
     )
 
 
@@ -303,7 +338,8 @@ class AuthorizationOptions(_In):
     return_url: str | None = Field(
         default=None,
         max_length=500,
-        description="A path on this service the callback page links back to (e.g. a chat).",
+        description=RETURN_URL_DESCRIPTION,
+        json_schema_extra={"format": "uri-reference"},
     )
 
 
@@ -340,7 +376,7 @@ class UploadCard(_In):
     card_ref: str = Field(min_length=1)
     product: str = Field(min_length=1)
     masked_number: str = Field(min_length=4)
-    holder_name: str = Field(min_length=1)
+    holder_name: DisplayName = Field(min_length=1, max_length=200)
     role: CardRole = CardRole.BASIC
 
 
@@ -349,7 +385,7 @@ class UploadAccountCreate(_In):
 
     sync_method: Literal["upload"]
     issuer: Issuer
-    name: str = Field(default="", max_length=200)
+    name: DisplayName = Field(default="", max_length=200)
     card: UploadCard
 
 
@@ -378,11 +414,19 @@ class AccountDeletedOut(_Out):
 
 class SyncResultOut(_Out):
     account_id: str
-    status: Literal["succeeded", "failed", "skipped", "already_running"]
+    status: Literal["succeeded", "failed", "skipped", "already_running"] = Field(
+        description="`already_running`: a sync of the account is under way already; "
+        "this request did not ask the issuer again."
+    )
     added: int = 0
     modified: int = 0
     removed: int = 0
     error_code: str | None = None
+    job_id: int | None = Field(
+        default=None,
+        description="The background sync that was queued for the account and that this "
+        "request carried out instead (it is not run again), if any.",
+    )
 
 
 class CardUseOut(_Out):
@@ -433,7 +477,10 @@ class StatementOut(_Out):
 
 class StatementPageOut(_Out):
     items: list[StatementOut]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at end. Opaque: URL-safe "
+        "base64 without padding, valid for this account's listing only."
+    )
 
 
 class SkippedGroupOut(_Out):
@@ -475,7 +522,7 @@ class OldCardCredentials(_In):
 class OldCardAccountCreate(OldCardCredentials):
     """R7 (c): a new account for the old card with its credentials."""
 
-    name: str = Field(default="", max_length=200)
+    name: DisplayName = Field(default="", max_length=200)
 
 
 # --------------------------------------------------------------------------- events

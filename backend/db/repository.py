@@ -455,6 +455,25 @@ class SqlRepository:
         self, kind: str, payload: dict[str, object], *, lock_key: str | None, run_at: dt.datetime
     ) -> None:
         self.session.info[NEW_WORK] = True
+        if lock_key is not None:
+            queued = await self.session.scalar(
+                select(t.jobs.c.id)
+                .where(
+                    t.jobs.c.kind == kind,
+                    t.jobs.c.lock_key == lock_key,
+                    t.jobs.c.status == "queued",
+                )
+                .order_by(t.jobs.c.run_at)
+                .limit(1)
+            )
+            if queued is not None:
+                # The queued job does the same work: asking again only brings it forward.
+                await self.session.execute(
+                    update(t.jobs)
+                    .where(t.jobs.c.id == queued, t.jobs.c.run_at > run_at)
+                    .values(run_at=run_at)
+                )
+                return
         await self.session.execute(
             t.jobs.insert().values(
                 kind=kind,
@@ -466,6 +485,38 @@ class SqlRepository:
                 created_at=run_at,
             )
         )
+
+    async def take_queued_job(
+        self, kind: str, lock_key: str, now: dt.datetime, until: dt.datetime
+    ) -> int | None:
+        found = await self.session.scalar(
+            select(t.jobs.c.id)
+            .where(
+                t.jobs.c.kind == kind,
+                t.jobs.c.lock_key == lock_key,
+                t.jobs.c.status == "queued",
+                t.jobs.c.run_at <= now,
+            )
+            .order_by(t.jobs.c.id)
+            .limit(1)
+        )
+        if found is None:
+            return None
+        # Compare-and-set, as a runner claims: of the two, one takes it.
+        taken = await self.session.execute(
+            update(t.jobs)
+            .where(t.jobs.c.id == found, t.jobs.c.status == "queued")
+            .values(status="running", attempts=t.jobs.c.attempts + 1, locked_until=until)
+        )
+        return int(found) if getattr(taken, "rowcount", 0) == 1 else None
+
+    async def settle_job(self, job_id: int, *, retry_at: dt.datetime | None) -> None:
+        values: dict[str, object] = (
+            {"status": "done"}
+            if retry_at is None
+            else {"status": "queued", "run_at": retry_at, "locked_until": None}
+        )
+        await self.session.execute(update(t.jobs).where(t.jobs.c.id == job_id).values(**values))
 
 
 class SqlUnitOfWork:

@@ -16,6 +16,7 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.db import tables as t
+from backend.domain import identity
 from backend.domain.model import new_id
 from backend.service.api_tokens import TokenRecord
 
@@ -74,7 +75,7 @@ class SqlTokenStore:
                 t.api_tokens.insert().values(
                     token_hash=hash_of(token),
                     id=new_id(),
-                    email=email.strip().lower(),
+                    email=identity.normalize_email(email),
                     name=name,
                     created_at=now,
                     expires_at=now + expires_in if expires_in is not None else None,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+
 from backend.domain.model import Role
 from backend.service import access
 from backend.service.context import Principal, ServiceContext
-from backend.service.sync import SyncResult, sync_account
+from backend.service.jobs import SYNC_ACCOUNT
+from backend.service.sync import SYNC_LEASE, RetryLater, SyncResult, sync_account
 
 
 async def sync_account_as(ctx: ServiceContext, principal: Principal, account_id: str) -> SyncResult:
@@ -19,4 +23,23 @@ async def sync_account_as(ctx: ServiceContext, principal: Principal, account_id:
     async with ctx.uow() as uow:
         # Syncing writes statements into the office's books: a member's act.
         await access.account_for(uow.repo, principal, account_id, Role.MEMBER)
-    return await sync_account(ctx, account_id)
+        # A sync already queued for the account (a webhook's, the schedule's) is the same
+        # work: this request carries it out now instead of the issuer being asked twice.
+        now = ctx.clock()
+        job_id = await uow.repo.take_queued_job(
+            SYNC_ACCOUNT, f"account:{account_id}", now, now + SYNC_LEASE
+        )
+        await uow.commit()
+    if job_id is None:
+        return await sync_account(ctx, account_id)
+    retry_at: dt.datetime | None = None
+    try:
+        result = await sync_account(ctx, account_id)
+    except RetryLater as busy:
+        retry_at = ctx.clock() + dt.timedelta(seconds=busy.delay)
+        raise
+    finally:
+        async with ctx.uow() as uow:
+            await uow.repo.settle_job(job_id, retry_at=retry_at)
+            await uow.commit()
+    return dataclasses.replace(result, job_id=job_id)

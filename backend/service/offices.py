@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend.domain import errors, rules
+from backend.domain import errors, identity, rules
 from backend.domain.model import (
     Invitation,
     Issuer,
@@ -52,10 +52,14 @@ async def get_office(ctx: ServiceContext, principal: Principal, office_id: str) 
 
 async def create_office(ctx: ServiceContext, principal: Principal, name: str) -> Office:
     """A new office; its creator becomes its admin."""
-    if not name.strip():
+    try:
+        name = identity.normalize_name(name)
+    except identity.InvalidIdentity as exc:
+        raise errors.InvalidRequest(f"office name: {exc}") from exc
+    if not name:
         raise errors.InvalidRequest("office name is empty")
     async with ctx.uow() as uow:
-        office = Office(name=name.strip(), created_at=ctx.clock())
+        office = Office(name=name, created_at=ctx.clock())
         await uow.repo.add(office)
         await uow.repo.flush()
         await uow.repo.add(Membership(office_id=office.id, email=principal.email, role=Role.ADMIN))
@@ -72,10 +76,10 @@ async def list_members(
 
 
 def _email(email: str) -> str:
-    email = email.strip().lower()
-    if "@" not in email:
-        raise errors.InvalidRequest("a member is identified by an email address")
-    return email
+    try:
+        return identity.normalize_email(email)
+    except identity.InvalidIdentity as exc:
+        raise errors.InvalidRequest(f"a member is identified by an email address: {exc}") from exc
 
 
 async def _admins(repo: Repository, office_id: str) -> list[Membership]:

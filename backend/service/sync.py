@@ -72,6 +72,7 @@ class SyncResult:
     modified: int = 0
     removed: int = 0
     error_code: str | None = None
+    job_id: int | None = None  # the queued sync this request carried out
 
 
 SYNC_LEASE = dt.timedelta(minutes=10)

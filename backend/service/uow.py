@@ -158,7 +158,20 @@ class Repository(Protocol):
 
     async def enqueue_job(
         self, kind: str, payload: dict[str, object], *, lock_key: str | None, run_at: dt.datetime
-    ) -> None: ...
+    ) -> None:
+        """Queue a job; one already queued with the same kind and lock key is kept instead
+        (moved earlier if this one is due sooner), so a burst asks for the work once."""
+        ...
+
+    async def take_queued_job(
+        self, kind: str, lock_key: str, now: dt.datetime, until: dt.datetime
+    ) -> int | None:
+        """Claim a due queued job of ``kind`` for ``lock_key`` (as a runner would); its id."""
+        ...
+
+    async def settle_job(self, job_id: int, *, retry_at: dt.datetime | None) -> None:
+        """A taken job is done, or queued again for ``retry_at``."""
+        ...
 
 
 class UnitOfWork(Protocol):

@@ -7,10 +7,12 @@ cached: every action goes to the back end as that member, which checks the role.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import httpx
 from slack_sdk.web.async_client import AsyncWebClient
 
+from backend.domain import identity
 from bot.slack.errors import NoEmail, NotAMember
 from bot.slack.store import SlackMember, SlackStore
 from connectors.backend_client import BackendClient
@@ -67,7 +69,7 @@ class Members:
             return known
         answer = await client.users_info(user=user_id, include_locale=True)
         user = answer.get("user") or {}
-        email = str((user.get("profile") or {}).get("email") or "").strip().lower() or None
+        email = _email_of(user)
         member = await self.store.save_member(
             team_id, user_id, email, slack_locale(user.get("locale"))
         )
@@ -121,3 +123,11 @@ class Members:
         channel = str((opened.get("channel") or {})["id"])
         await self.store.set_dm(member.team_id, member.user_id, channel)
         return channel
+
+
+def _email_of(user: dict[str, Any]) -> str | None:
+    """The Slack user's email in renkei's compared form; None when missing or no address."""
+    try:
+        return identity.normalize_email(str((user.get("profile") or {}).get("email") or ""))
+    except identity.InvalidIdentity:
+        return None

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel
 
 from backend.api.deps import Caller
+from backend.api.rate_limits import DEMO_SESSIONS, limited
 from backend.domain import errors
 from bot.catalog import DEFAULT_LOCALE, LOCALES, catalog
 from statemachine.flow import NAVIGATION
@@ -116,7 +117,11 @@ async def signed_in_as(caller: Caller) -> SignedInOut:
     return SignedInOut(user=caller.email)
 
 
-@router.post("/chat/demo-session", response_model=DemoSessionOut)
+@router.post(
+    "/chat/demo-session",
+    response_model=DemoSessionOut,
+    dependencies=[Depends(limited(DEMO_SESSIONS))],
+)
 async def demo_session(request: Request) -> DemoSessionOut:
     """A fresh API token of the demo owner, only while the server runs with demo data."""
     user = _demo_user(request)

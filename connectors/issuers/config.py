@@ -14,7 +14,8 @@ class IssuerConfig:
             path of ``docs/issuer-api.md`` is relative to it.
         client_id: renkei's OAuth client id at the issuer.
         client_secret: renkei's OAuth client secret (never logged, never in ``repr``).
-        timeout: Seconds allowed for connect, read, write and pool wait of one request.
+        timeout: Seconds allowed for connect, read, write and pool wait of one request,
+            and for the whole wait for its answer, whatever the transport.
         max_retries: Retries after the first attempt for transient failures
             (5xx, timeouts, connection errors, 429); 0 disables retrying.
         backoff_base: First backoff delay in seconds; doubled per retry, with jitter.

@@ -78,7 +78,7 @@ class OAuthIssuerGateway:
         self._owned_transport: httpx.AsyncHTTPTransport | None = None
         if transport is None:
             transport = self._owned_transport = httpx.AsyncHTTPTransport()
-        self._transport = SharedTransport(transport)
+        self._transport = SharedTransport(transport, deadline=config.timeout)
         self._timeout = httpx.Timeout(config.timeout)
         self._policy = RetryPolicy(
             max_retries=config.max_retries,

@@ -3,10 +3,11 @@ switch to API (R12), re-authenticate, sync now, and the cards they sync (R14).""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, Request, status
 
 from backend.api.deps import Caller, Services
-from backend.api.errors import ERROR_RESPONSES
+from backend.api.openapi import error_responses
+from backend.api.rate_limits import CONSENTS, enforce, limited
 from backend.api.schemas import (
     AccountCreate,
     AccountDeletedOut,
@@ -28,7 +29,7 @@ from backend.service.accounts import AccountDetail
 from backend.service.linking import AuthorizationStart
 from backend.service.ports import IssuerCard
 
-router = APIRouter(tags=["accounts"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["accounts"], responses=error_responses())
 
 
 def _out(detail: AccountDetail) -> AccountOut:
@@ -57,6 +58,7 @@ async def list_accounts(office_id: str, services: Services, caller: Caller) -> l
     response_model=AccountOut | AuthorizationStartOut,
     status_code=status.HTTP_201_CREATED,
     summary="Register an account",
+    responses=error_responses(429),
     description=(
         "The body's `sync_method` picks the method:\n\n"
         "- `legacy`: issuer-website ID and password, checked at the issuer first; when the "
@@ -69,10 +71,11 @@ async def list_accounts(office_id: str, services: Services, caller: Caller) -> l
     ),
 )
 async def create_account(
-    office_id: str, body: AccountCreate, services: Services, caller: Caller
+    office_id: str, body: AccountCreate, request: Request, services: Services, caller: Caller
 ) -> AccountOut | AuthorizationStartOut:
     account: Account
     if isinstance(body, ApiAccountCreate):
+        await enforce(request, CONSENTS)
         start = await linking.register_api_account(
             services,
             caller,
@@ -144,6 +147,8 @@ async def delete_account(account_id: str, services: Services, caller: Caller) ->
     "/accounts/{account_id}/switch-to-api",
     response_model=AuthorizationStartOut,
     summary="Switch an account to API (R12)",
+    dependencies=[Depends(limited(CONSENTS))],
+    responses=error_responses(429),
     description=(
         "Starts the switch in place: answers the issuer's authorization URL. When the person "
         "consents, the account keeps its history and its stored ID and password are erased "
@@ -165,6 +170,8 @@ async def switch_to_api(
     "/accounts/{account_id}/reauth",
     response_model=AuthorizationStartOut,
     summary="Re-authenticate an API account",
+    dependencies=[Depends(limited(CONSENTS))],
+    responses=error_responses(429),
     description="Renews an expired or revoked link in place; answers the authorization URL.",
 )
 async def reauthorize(

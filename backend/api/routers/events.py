@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from backend.api.deps import Caller, Services
-from backend.api.errors import ERROR_RESPONSES
+from backend.api.openapi import error_responses
 from backend.api.schemas import EventOut
 from backend.service import event_log
 
-router = APIRouter(prefix="/events", tags=["events"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/events", tags=["events"], responses=error_responses())
 
 
 @router.get(

@@ -12,13 +12,17 @@ from fastapi import APIRouter, Header, Request
 from pydantic import ValidationError
 
 from backend.api.deps import IssuerWebhookSecrets, Services
-from backend.api.errors import ERROR_RESPONSES
+from backend.api.openapi import error_responses
 from backend.api.schemas import IssuerWebhookAck, IssuerWebhookIn
 from backend.domain import errors
 from backend.domain.model import Issuer
 from backend.service import issuer_events, outbox
 
-router = APIRouter(prefix="/issuer-webhooks", tags=["issuer webhooks"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/issuer-webhooks", tags=["issuer webhooks"], responses=error_responses())
+
+# Embedded in the document: its references point at the document's own components.
+_WEBHOOK_SCHEMA = IssuerWebhookIn.model_json_schema(ref_template="#/components/schemas/{model}")
+_WEBHOOK_SCHEMA.pop("$defs", None)
 
 # A signature older than this is a replay, whatever its event id.
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -38,7 +42,7 @@ SIGNATURE_TOLERANCE_SECONDS = 300
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": IssuerWebhookIn.model_json_schema()}},
+            "content": {"application/json": {"schema": _WEBHOOK_SCHEMA}},
         }
     },
 )

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from fastapi import APIRouter, Request
 
 from backend.api.deps import Caller
-from backend.api.errors import ERROR_RESPONSES
+from backend.api.openapi import error_responses
 from backend.api.schemas import IssuerInfoOut
 
-router = APIRouter(tags=["issuers"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["issuers"], responses=error_responses())
 
 
 @router.get(

@@ -13,14 +13,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from backend.api.deps import Services
-from backend.api.errors import ERROR_RESPONSES, domain_status, error_response
+from backend.api.errors import domain_status, error_response
 from backend.api.messages import PAGE, outcome_text
+from backend.api.openapi import error_responses
 from backend.api.schemas import AuthorizationOutcomeOut
 from backend.domain import errors
 from backend.service import linking
 from backend.service.linking import AuthorizationOutcome
 
-router = APIRouter(prefix="/oauth", tags=["oauth"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/oauth", tags=["oauth"], responses=error_responses())
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),

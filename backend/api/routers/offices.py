@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 
 from backend.api.deps import Caller, Services
-from backend.api.errors import ERROR_RESPONSES
+from backend.api.openapi import error_responses
 from backend.api.schemas import (
     InvitationCreate,
     InvitationOut,
+    Email,
     MemberOut,
     MemberPut,
     NoticeOut,
@@ -21,7 +24,7 @@ from backend.api.schemas import (
 from backend.domain.model import Invitation, Role
 from backend.service import offices
 
-router = APIRouter(prefix="/offices", tags=["offices"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/offices", tags=["offices"], responses=error_responses())
 
 
 @router.get(
@@ -94,7 +97,11 @@ async def list_members(office_id: str, services: Services, caller: Caller) -> li
     "The office's last admin cannot be demoted (409 `last_admin`).",
 )
 async def set_member(
-    office_id: str, email: str, body: MemberPut, services: Services, caller: Caller
+    office_id: str,
+    email: Annotated[Email, Path()],
+    body: MemberPut,
+    services: Services,
+    caller: Caller,
 ) -> MemberOut:
     member = await offices.set_role(services, caller, office_id, email, body.role)
     return MemberOut.from_domain(member)

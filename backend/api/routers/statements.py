@@ -9,12 +9,14 @@ import datetime as dt
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import UploadFile
 
 from backend.api.deps import Caller, Services, StatementParser
-from backend.api.errors import API_PREFIX, ERROR_RESPONSES
+from backend.api.errors import API_PREFIX
+from backend.api.openapi import error_responses
+from backend.api.rate_limits import UPLOADS, limited
 from backend.api.schemas import (
     AccountOut,
     ExportLinkOut,
@@ -30,7 +32,9 @@ from backend.domain.model import Statement
 from backend.service import accounts, export_links, statements
 from backend.service.statements import UploadResult, statements_csv
 
-router = APIRouter(prefix="/accounts/{account_id}", tags=["statements"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/accounts/{account_id}", tags=["statements"], responses=error_responses()
+)
 
 MAX_PAGE = 500
 
@@ -81,7 +85,14 @@ async def list_statements(
     services: Services,
     caller: Caller,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    cursor: Annotated[str | None, Query()] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=500,
+            description="`next_cursor` of the previous page, as answered: opaque, URL-safe "
+            "base64 without padding. A cursor that is not one answers 400 `invalid_request`.",
+        ),
+    ] = None,
 ) -> StatementPageOut:
     after = decode_cursor(cursor) if cursor else None
     # One more than asked tells whether another page exists.
@@ -121,7 +132,7 @@ def csv_response(account_id: str, rows: list[Statement]) -> Response:
     )
 
 
-exports_router = APIRouter(tags=["statements"], responses=ERROR_RESPONSES)
+exports_router = APIRouter(tags=["statements"], responses=error_responses())
 
 
 @exports_router.get(
@@ -174,6 +185,8 @@ _UPLOAD_FORM = {
     "/statements/upload",
     response_model=UploadResultOut,
     summary="Upload a statement file",
+    dependencies=[Depends(limited(UPLOADS))],
+    responses=error_responses(429),
     description=(
         "Imports an issuer statement file (CSV), all or nothing; lines already present (by "
         "upload, legacy sync or API) are counted as duplicates. Payments of an earlier bill "

@@ -10,8 +10,10 @@ from urllib.parse import parse_qs, urlparse
 
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from backend.api.app import create_api_router, install_error_handlers
+from backend.db import tables as t
 from backend.secrets import FernetSecretBox
 from backend.service.outbox import sign
 from backend.service.ports import IssuerStatement
@@ -391,6 +393,28 @@ async def test_other_reads_and_r7_operations(api: Harness) -> None:
         f"/api/v1/accounts/{account_id}/card-change/resync-old-card", json=creds, headers=who
     )
     assert r.status_code == 409 and r.json()["error"]["code"] == "card_mismatch"
+
+
+async def test_sync_now_carries_out_a_queued_sync_instead_of_asking_twice(api: Harness) -> None:
+    office_id = await _office(api)
+    await _release(api, office_id)
+    who = api.auth("taro@example.com")
+    account_id = await _linked_account(api, office_id, who)
+
+    async def sync_jobs() -> list[str]:
+        async with api.app.state.services.uow() as uow:
+            rows = await uow.repo.session.execute(
+                select(t.jobs.c.status).where(t.jobs.c.lock_key == f"account:{account_id}")
+            )
+            return [row.status for row in rows]
+
+    assert "queued" in await sync_jobs()  # the consent asked for a first sync
+    r = await api.client.post(f"/api/v1/accounts/{account_id}/sync", headers=who)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "succeeded" and r.json()["job_id"] is not None
+    assert "queued" not in await sync_jobs()  # done by this request, not run again
+    again = await api.client.post(f"/api/v1/accounts/{account_id}/sync", headers=who)
+    assert again.json()["status"] == "succeeded" and again.json()["job_id"] is None
 
 
 async def test_a_secret_no_key_opens_is_a_clear_503_not_a_crash(api: Harness) -> None:

@@ -51,17 +51,58 @@ async def test_two_workers_never_take_the_same_job(
     assert len(taken) == 6 and len(set(taken)) == 6
 
 
-async def test_one_running_job_per_lock_key(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def _enqueue(sessions: async_sessionmaker[AsyncSession], run_at: dt.datetime) -> None:
     async with SqlUnitOfWork(sessions) as uow:
-        for _ in range(2):
-            await uow.repo.enqueue_job("sync_account", {}, lock_key="account:x", run_at=NOW)
+        await uow.repo.enqueue_job("sync_account", {}, lock_key="account:x", run_at=run_at)
         await uow.commit()
+
+
+async def _jobs(sessions: async_sessionmaker[AsyncSession]) -> list[Any]:
+    async with sessions() as session:
+        return list((await session.execute(select(t.jobs).order_by(t.jobs.c.id))).all())
+
+
+async def test_one_running_job_per_lock_key(sessions: async_sessionmaker[AsyncSession]) -> None:
+    await _enqueue(sessions, NOW)
     store = SqlJobStore(sessions)
     first = await store.claim(NOW)
     assert first is not None
+    await _enqueue(sessions, NOW)  # while it runs: new work may have come, so queued again
     assert await store.claim(NOW) is None  # same account: waits for the first
     await store.finish(first.id)
     assert await store.claim(NOW) is not None
+
+
+async def test_a_burst_of_the_same_sync_queues_it_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    later = NOW + dt.timedelta(minutes=5)
+    await _enqueue(sessions, later)
+    for _ in range(3):
+        await _enqueue(sessions, NOW)  # e.g. three webhooks for one account
+    jobs = await _jobs(sessions)
+    assert len(jobs) == 1
+    assert jobs[0].status == "queued"
+    assert jobs[0].run_at.replace(tzinfo=dt.UTC) == NOW  # brought forward, not doubled
+
+
+async def test_sync_now_carries_out_the_queued_sync_instead_of_a_second_one(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await _enqueue(sessions, NOW)
+    async with SqlUnitOfWork(sessions) as uow:
+        taken = await uow.repo.take_queued_job(
+            "sync_account", "account:x", NOW, NOW + dt.timedelta(minutes=10)
+        )
+        await uow.commit()
+    assert taken is not None
+    assert await SqlJobStore(sessions).claim(NOW) is None  # no runner runs it meanwhile
+    async with SqlUnitOfWork(sessions) as uow:
+        assert await uow.repo.take_queued_job("sync_account", "account:x", NOW, NOW) is None
+        await uow.repo.settle_job(taken, retry_at=None)
+        await uow.commit()
+    assert [j.status for j in await _jobs(sessions)] == ["done"]
+    assert await SqlJobStore(sessions).claim(NOW) is None
 
 
 async def test_an_outbox_row_is_delivered_by_one_worker(

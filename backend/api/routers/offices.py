@@ -9,9 +9,9 @@ from fastapi import APIRouter, Path, status
 from backend.api.deps import Caller, Services
 from backend.api.openapi import error_responses
 from backend.api.schemas import (
+    Email,
     InvitationCreate,
     InvitationOut,
-    Email,
     MemberOut,
     MemberPut,
     NoticeOut,
@@ -173,7 +173,7 @@ async def cancel_invitation(
 
 
 invitations_router = APIRouter(
-    prefix="/invitations", tags=["invitations"], responses=ERROR_RESPONSES
+    prefix="/invitations", tags=["invitations"], responses=error_responses()
 )
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from backend.api.deps import Caller, Tokens
-from backend.api.errors import ERROR_RESPONSES
+from backend.api.openapi import error_responses
 from backend.api.schemas import TokenOut
 from backend.service import api_tokens
 
-router = APIRouter(prefix="/tokens", tags=["tokens"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/tokens", tags=["tokens"], responses=error_responses())
 
 
 @router.get(

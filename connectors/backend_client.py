@@ -217,7 +217,7 @@ class BackendClient:
             "return_url": return_url,
         }
         start = await self._post(f"/offices/{office_id}/accounts", AuthorizationStartOut, json=body)
-        return AuthorizationStart(start.account_id, start.authorization_url)
+        return AuthorizationStart(start.account_id, start.authorization_url, start.sign_in_code)
 
     async def switch_to_api(
         self, account_id: str, *, return_url: str | None = None
@@ -227,7 +227,7 @@ class BackendClient:
             AuthorizationStartOut,
             json={"return_url": return_url},
         )
-        return AuthorizationStart(start.account_id, start.authorization_url)
+        return AuthorizationStart(start.account_id, start.authorization_url, start.sign_in_code)
 
     async def reauthorize(
         self, account_id: str, *, return_url: str | None = None
@@ -235,7 +235,7 @@ class BackendClient:
         start = await self._post(
             f"/accounts/{account_id}/reauth", AuthorizationStartOut, json={"return_url": return_url}
         )
-        return AuthorizationStart(start.account_id, start.authorization_url)
+        return AuthorizationStart(start.account_id, start.authorization_url, start.sign_in_code)
 
     async def sync_now(self, account_id: str) -> SyncInfo:
         try:

@@ -173,7 +173,7 @@ async def keep_here(event: EventData) -> bool:
             # R5: linked meanwhile, or by an office this member cannot see.
             await _prepare_stop(turn, None)
         return False
-    store_authorization(turn, started.authorization_url)
+    store_authorization(turn, started)
     return True
 
 
@@ -206,7 +206,7 @@ async def switch_after_stop(event: EventData) -> bool:
         )
         return False
     turn.slots.pop("still_linked", None)
-    store_authorization(turn, started.authorization_url)
+    store_authorization(turn, started)
     return True
 
 

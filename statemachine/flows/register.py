@@ -154,7 +154,7 @@ async def register_account(event: EventData) -> bool:
             turn.slots["unreleased"] = [issuer]  # R3: withdrawn since the issuer was offered
         return False
     turn.slots["account_id"] = started.account_id
-    store_authorization(turn, started.authorization_url)
+    store_authorization(turn, started)
     turn.slots["account_name"] = draft.name if draft is not None else name
     if not turn.slots["account_name"]:
         # The back end chose the name; not knowing it is no reason to lose the account.

@@ -221,7 +221,7 @@ async def create_account(event: EventData) -> bool:
         return False
     turn.slots["account_id"] = start.account_id
     turn.slots["account_name"] = _new_account_name(turn)
-    store_authorization(turn, start.authorization_url)
+    store_authorization(turn, start)
     return True
 
 

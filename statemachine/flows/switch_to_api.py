@@ -71,7 +71,7 @@ async def start_switch(event: EventData) -> bool:
     if start is None:
         turn.slots["issuer"] = chosen["issuer"]
         return False
-    store_authorization(turn, start.authorization_url)
+    store_authorization(turn, start)
     return True
 
 

@@ -36,9 +36,12 @@ def _out(detail: AccountDetail) -> AccountOut:
 
 
 def _start_out(start: AuthorizationStart) -> AuthorizationStartOut:
-    # The state travels inside the URL only: it is the callback's credential.
+    # renkei's start page, not the issuer's URL: the consent is bound to the caller's browser.
     return AuthorizationStartOut(
-        account_id=start.account_id, authorization_url=start.authorization_url
+        account_id=start.account_id,
+        authorization_url=start.authorization_url,
+        sign_in_code=start.sign_in_code,
+        sign_in_code_expires_at=start.sign_in_code_expires_at,
     )
 
 

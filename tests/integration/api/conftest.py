@@ -38,6 +38,7 @@ from backend.service.ports import (
 
 ADMIN_TOKEN = "admin-token"
 WEBHOOK_SECRET = "whsec-test"
+ISSUER_ID = {"amex": "https://amex.issuer.test", "jcb": "https://jcb.issuer.test"}
 AMEX_CARD = IssuerCard(
     card_ref="amex-1001",
     product="amex_business",
@@ -62,7 +63,10 @@ class ScriptedIssuer:
     def authorization_request(self, *, redirect_uri: str) -> AuthorizationRequest:
         state = secrets.token_urlsafe(8)
         return AuthorizationRequest(
-            url=f"https://issuer.test/authorize?state={state}", state=state, code_verifier="v"
+            url=f"https://issuer.test/authorize?state={state}",
+            state=state,
+            code_verifier="v",
+            issuer_identifier=ISSUER_ID[self.issuer],
         )
 
     async def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:

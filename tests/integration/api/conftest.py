@@ -140,9 +140,7 @@ class Harness:
         token = ADMIN_TOKEN if email is None else self.tokens.issue(email)
         return {"Authorization": f"Bearer {token}"}
 
-    async def bind(
-        self, start: dict[str, Any], who: dict[str, str]
-    ) -> tuple[str, dict[str, str]]:
+    async def bind(self, start: dict[str, Any], who: dict[str, str]) -> tuple[str, dict[str, str]]:
         """The member's signed-in browser opens the start link: the state of the issuer's
         URL, and the headers the browser's cookie adds to the callback."""
         start_id = start["authorization_url"].rsplit("/", 1)[1]

@@ -37,6 +37,12 @@ def account_label(account: dict[str, Any]) -> str:
     return f"{account['name']} ({masked})" if masked else str(account["name"])
 
 
+# The callback refused the consent before anything was exchanged: it was finished in a
+# browser that did not start it, or the answer did not come from the issuer it was
+# started with. Each flow words these like its own refusals (refusal.<code>).
+BINDING_REFUSALS = frozenset({"not_started_here", "issuer_mismatch"})
+
+
 def store_authorization(turn: Turn, started: AuthorizationStart) -> None:
     turn.slots["authorization_url"] = started.authorization_url
     # Shown in this member's own conversation only; it opens the link in a browser that

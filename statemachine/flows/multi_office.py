@@ -24,6 +24,7 @@ from statemachine.flow import (
     value_of,
 )
 from statemachine.flows.common import (
+    BINDING_REFUSALS,
     LINKING_EVENTS,
     consent_link,
     consent_transitions,
@@ -38,6 +39,7 @@ from statemachine.replies import Link
 ID = "multi_office"
 
 KNOWN_REFUSALS = {
+    *BINDING_REFUSALS,
     "card_already_linked",
     "one_card_per_authorization",
     "supplementary_not_registered",

@@ -26,6 +26,7 @@ from statemachine.flow import (
     value_of,
 )
 from statemachine.flows.common import (
+    BINDING_REFUSALS,
     LINKING_EVENTS,
     authorize_again,
     consent_link,
@@ -41,6 +42,7 @@ OTHER_CARD = "other"
 
 # Refusal codes whose words the shared catalog holds (refusal.<code>).
 KNOWN_REFUSALS = {
+    *BINDING_REFUSALS,
     "card_already_linked",
     "one_card_per_authorization",
     "supplementary_not_registered",

@@ -242,7 +242,10 @@ async def start_signed_in(start_id: str, services: Services, caller: Caller) -> 
     summary="OAuth callback from the issuer",
     description=(
         "Completes an authorization started by registering (R11), switching (R12) or "
-        "re-authenticating an account: checks the state, exchanges the code and applies every "
+        "re-authenticating an account: checks the state (single use), the browser's consent "
+        "cookie set by the start page (403 `forbidden`, reason `not_started_here`, without "
+        "it) and RFC 9207's `iss` against the issuer the authorization was started with "
+        "(400, reason `issuer_mismatch`), exchanges the code and applies every "
         "rule (R5, R6, R13, R15...). Answers an HTML page (Japanese, then English) saying "
         "what happened and what to do next; with `Accept: application/json` answers the "
         "outcome as JSON. A refusal by rule is an outcome (200, `error_code` set); an unknown, "

@@ -68,8 +68,8 @@ async def list_accounts(office_id: str, services: Services, caller: Caller) -> l
         "- `api` (R11): answers `{account_id, authorization_url, sign_in_code, "
         "sign_in_code_expires_at}`: `authorization_url` is renkei's start page, which goes "
         "on to the issuer's consent only in the caller's own browser (signed in, or typing "
-        "the one-time `sign_in_code`, shown to the caller only). Refused until API linking is released to the "
-        "office (R3/R4) or when the card is already linked (R5/R14).\n"
+        "the one-time `sign_in_code`, shown to the caller only). Refused until API linking "
+        "is released to the office (R3/R4) or when the card is already linked (R5/R14).\n"
         "- `upload`: an account fed by statement files only. Answers the account."
     ),
 )

@@ -134,6 +134,14 @@ class CardOut(_Out):
     basic_card_id: str | None = Field(None, description="For a supplementary card (R15).")
     successor_id: str | None = Field(None, description="The card that replaced it (R7).")
     api_eligible: bool = Field(description="Whether the issuer offers API linking for it (R1).")
+    declared: bool = Field(
+        False,
+        description=(
+            "True for a card the office described itself for an upload account: its own "
+            "record, not confirmed by the issuer; the issuer's card replaces it when the "
+            "account is linked by API."
+        ),
+    )
 
     @classmethod
     def from_domain(cls, card: Card) -> CardOut:
@@ -148,6 +156,7 @@ class CardOut(_Out):
             basic_card_id=card.basic_card_id,
             successor_id=card.successor_id,
             api_eligible=card.product in API_ELIGIBLE_PRODUCTS[Issuer(card.issuer)],
+            declared=card.declared,
         )
 
 

@@ -60,16 +60,37 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision."""
+async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the schema to the newest revision (or to ``revision``).
+
+    SQLite changes a table's constraints by rebuilding it: with foreign keys enforced,
+    dropping the old copy of a table other rows point at would fail. So, as SQLite's own
+    procedure for schema changes says, they are off while the schema changes and every
+    reference is checked before it commits.
+    """
+    sqlite = engine.dialect.name == "sqlite"
 
     def upgrade(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise RuntimeError(f"the schema change broke references: {broken[:5]}")
 
-    async with engine.begin() as connection:
-        await connection.run_sync(upgrade)
+    async with engine.connect() as connection:
+        if sqlite:
+            # Outside any transaction: inside one this pragma does nothing.
+            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await connection.commit()
+        try:
+            async with connection.begin():
+                await connection.run_sync(upgrade)
+        finally:
+            if sqlite:
+                await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await connection.commit()
 
 
 async def ping(engine: AsyncEngine) -> bool:

@@ -92,14 +92,38 @@ class SqlRepository:
         return await self.session.get(Card, card_id)
 
     async def card_by_ref(self, issuer: Issuer, card_ref: str) -> Card | None:
-        query = select(Card).where(t.cards.c.issuer == issuer.value, t.cards.c.card_ref == card_ref)
+        query = select(Card).where(
+            t.cards.c.issuer == issuer.value,
+            t.cards.c.card_ref == card_ref,
+            t.cards.c.office_id.is_(None),
+        )
         return await self.session.scalar(query)
 
     async def cards_by_refs(self, issuer: Issuer, card_refs: Sequence[str]) -> list[Card]:
         query = select(Card).where(
-            t.cards.c.issuer == issuer.value, t.cards.c.card_ref.in_(list(card_refs))
+            t.cards.c.issuer == issuer.value,
+            t.cards.c.card_ref.in_(list(card_refs)),
+            t.cards.c.office_id.is_(None),
         )
         return list((await self.session.scalars(query)).all())
+
+    async def declared_card(self, office_id: str, issuer: Issuer, card_ref: str) -> Card | None:
+        query = select(Card).where(
+            t.cards.c.office_id == office_id,
+            t.cards.c.issuer == issuer.value,
+            t.cards.c.card_ref == card_ref,
+        )
+        return await self.session.scalar(query)
+
+    async def move_statements_to_card(
+        self, account_id: str, from_card_id: str, to_card_id: str
+    ) -> None:
+        await self.session.flush()
+        await self.session.execute(
+            update(t.statements)
+            .where(t.statements.c.account_id == account_id, t.statements.c.card_id == from_card_id)
+            .values(card_id=to_card_id)
+        )
 
     async def cards_with_basic(self, basic_card_id: str) -> list[Card]:
         query = select(Card).where(t.cards.c.basic_card_id == basic_card_id)

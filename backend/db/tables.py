@@ -124,7 +124,27 @@ cards = Table(
     Column("role", _enum(model.CardRole), nullable=False),
     Column("basic_card_id", String(32), ForeignKey("cards.id"), nullable=True),
     Column("successor_id", String(32), ForeignKey("cards.id"), nullable=True),
-    UniqueConstraint("issuer", "card_ref"),
+    # Set only on a card an office declared for its upload account: its own record.
+    Column("office_id", String(32), ForeignKey("offices.id"), nullable=True),
+    # One issuer's card per issuer id, shared by every office that syncs it (R14) ...
+    Index(
+        "uq_cards_issuer_card",
+        "issuer",
+        "card_ref",
+        unique=True,
+        sqlite_where=text("office_id IS NULL"),
+        postgresql_where=text("office_id IS NULL"),
+    ),
+    # ... and one declaration per office and card, which no other office ever sees.
+    Index(
+        "uq_cards_declared",
+        "office_id",
+        "issuer",
+        "card_ref",
+        unique=True,
+        sqlite_where=text("office_id IS NOT NULL"),
+        postgresql_where=text("office_id IS NOT NULL"),
+    ),
 )
 
 accounts = Table(

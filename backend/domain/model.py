@@ -111,17 +111,31 @@ class Rollout:
 
 @dataclass
 class Card:
-    """A physical card, the same object whichever offices sync it (R14)."""
+    """A card, in one of two kinds.
+
+    The issuer's card (``office_id`` None) is the physical card as the issuer reports it
+    (consent, grant info, legacy login): the same object whichever offices sync it (R14),
+    and the identity R5 keeps one link on. Nothing a caller sends changes it.
+
+    A declared card (``office_id`` set) is what one office said about a card for an
+    account fed by statement files: that office's own record, seen by it alone. It
+    becomes the issuer's card only when the issuer reports that card in a consent.
+    """
 
     issuer: Issuer
-    card_ref: str  # the issuer's stable card id
+    card_ref: str  # the issuer's stable card id (as declared, for a declared card)
     product: str
     masked_number: str
     holder_name: str
     role: CardRole = CardRole.BASIC
     basic_card_id: str | None = None
     successor_id: str | None = None  # R7: the card that replaced this one
+    office_id: str | None = None  # set only on a card an office declared
     id: str = field(default_factory=new_id)
+
+    @property
+    def declared(self) -> bool:
+        return self.office_id is not None
 
     @property
     def last_digits(self) -> str:

@@ -65,12 +65,23 @@ def ensure_card_free(card: Card, active_links: Iterable[ApiLink], *, account_id:
             )
 
 
+def same_card(a: Card, b: Card) -> bool:
+    """One card: the same row, or an office's declaration of a card it also syncs from the
+    issuer (the issuer's own id, within one issuer)."""
+    return a.id == b.id or (a.issuer == b.issuer and a.card_ref == b.card_ref)
+
+
 def ensure_no_other_account(
-    card: Card, office_accounts: Iterable[Account], *, account_id: str
+    card: Card, office_accounts: Iterable[tuple[Account, Card | None]], *, account_id: str
 ) -> None:
     """R11/R12: a card the office already syncs is switched in place, not registered again."""
-    for other in office_accounts:
-        if other.card_id == card.id and other.id != account_id and not other.is_deleted:
+    for other, other_card in office_accounts:
+        if (
+            other_card is not None
+            and same_card(other_card, card)
+            and other.id != account_id
+            and not other.is_deleted
+        ):
             raise errors.AccountExistsForCard(
                 "this office already has an account for this card: switch it to API instead",
                 account_id=other.id,

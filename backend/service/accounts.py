@@ -52,7 +52,12 @@ async def _detail(repo: Repository, account: Account) -> AccountDetail:
 
 
 async def upsert_card(repo: Repository, issuer: Issuer, seen: IssuerCard) -> Card:
-    """The card as the issuer reports it, created once and kept current."""
+    """The issuer's card as the issuer reports it, created once and kept current.
+
+    Only what an issuer answered (consent, grant info, a legacy login) comes here: this
+    row is shared by every office that syncs the card (R14), so nothing a caller sends
+    may reach it (see ``declare_card``).
+    """
     card = await repo.card_by_ref(issuer, seen.card_ref)
     basic_id = None
     if seen.basic_card_ref:
@@ -79,13 +84,56 @@ async def upsert_card(repo: Repository, issuer: Issuer, seen: IssuerCard) -> Car
     return card
 
 
+async def declare_card(
+    repo: Repository, office_id: str, issuer: Issuer, declared: IssuerCard
+) -> Card:
+    """The card of a new upload account, as the caller described it: the office's own record.
+
+    A card the office already syncs from the issuer is taken as the issuer reported it
+    (the office knows it, and R12 then refuses a second account). Anything else becomes
+    or updates this office's declaration, which no other office sees: the issuer's card
+    of the same id, wherever it is synced, stays exactly as the issuer reported it.
+    """
+    for known in await office_cards(repo, office_id):
+        if not known.declared and known.issuer == issuer and known.card_ref == declared.card_ref:
+            return known
+    card = await repo.declared_card(office_id, issuer, declared.card_ref)
+    if card is None:
+        card = Card(
+            issuer=issuer,
+            card_ref=declared.card_ref,
+            product=declared.product,
+            masked_number=declared.masked_number,
+            holder_name=declared.holder_name,
+            role=CardRole(declared.role),
+            office_id=office_id,
+        )
+        await repo.add(card)
+        await repo.flush()
+    else:
+        card.product = declared.product
+        card.masked_number = declared.masked_number
+        card.holder_name = declared.holder_name
+        card.role = CardRole(declared.role)
+    return card
+
+
+async def accounts_with_cards(
+    repo: Repository, office_id: str
+) -> list[tuple[Account, Card | None]]:
+    return [
+        (a, await repo.get_card(a.card_id) if a.card_id else None)
+        for a in await repo.list_accounts(office_id)
+    ]
+
+
 async def add_account(ctx: ServiceContext, repo: Repository, account: Account) -> None:
     """Store a new account, unless the office already syncs its card (R12: switch instead)."""
     if account.card_id is not None:
         card = await repo.get_card(account.card_id)
         assert card is not None
         rules.ensure_no_other_account(
-            card, await repo.list_accounts(account.office_id), account_id=account.id
+            card, await accounts_with_cards(repo, account.office_id), account_id=account.id
         )  # R12
     await repo.add(account)
     await repo.flush()
@@ -162,10 +210,11 @@ async def create_upload_account(
     name: str,
     card: IssuerCard,
 ) -> Account:
-    """An account fed only by statement files."""
+    """An account fed only by statement files; its card is what the caller declares (R1, R15
+    included), kept as this office's own record until an issuer reports the card."""
     async with ctx.uow() as uow:
         await access.require_office(uow.repo, principal, office_id, Role.MEMBER)
-        stored = await upsert_card(uow.repo, issuer, card)
+        stored = await declare_card(uow.repo, office_id, issuer, card)
         account = Account(
             office_id=office_id,
             name=name.strip() or stored.masked_number,
@@ -230,18 +279,24 @@ async def cards_of_office(ctx: ServiceContext, principal: Principal, office_id: 
     """The office's cards, their supplementary cards (R15) and the cards they replaced (R7)."""
     async with ctx.uow() as uow:
         await access.role_in_office(uow.repo, principal, office_id)
-        found: dict[str, Card] = {}
-        for account in await uow.repo.list_accounts(office_id):
-            card = await uow.repo.get_card(account.card_id) if account.card_id else None
-            if card is None:
-                continue
-            found[card.id] = card
-            for related in [
-                *await uow.repo.cards_with_basic(card.id),
-                *await uow.repo.cards_replaced_by(card.id),
-            ]:
-                found.setdefault(related.id, related)
-        return list(found.values())
+        return await office_cards(uow.repo, office_id)
+
+
+async def office_cards(repo: Repository, office_id: str) -> list[Card]:
+    """The cards of the office's live accounts, with their supplementary and replaced cards:
+    the only cards the office may name (R11 ``card_id``) or see."""
+    found: dict[str, Card] = {}
+    for account in await repo.list_accounts(office_id):
+        card = await repo.get_card(account.card_id) if account.card_id else None
+        if card is None:
+            continue
+        found[card.id] = card
+        for related in [
+            *await repo.cards_with_basic(card.id),
+            *await repo.cards_replaced_by(card.id),
+        ]:
+            found.setdefault(related.id, related)
+    return list(found.values())
 
 
 @dataclass(frozen=True)

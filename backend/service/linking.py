@@ -23,7 +23,12 @@ from backend.domain.model import (
     SyncMethod,
 )
 from backend.service import access, consent_binding, events, jobs
-from backend.service.accounts import add_account, upsert_card
+from backend.service.accounts import (
+    accounts_with_cards,
+    add_account,
+    office_cards,
+    upsert_card,
+)
 from backend.service.context import Principal, ServiceContext
 from backend.service.ports import GrantInfo, IssuerCard, IssuerError, TokenSet
 from backend.service.tokens import expiry_of, seal_tokens
@@ -145,7 +150,11 @@ async def register_api_account(
         rules.ensure_released(await uow.repo.is_released(office_id, issuer), issuer)  # R3/R4
         card = None
         if card_id is not None:
-            card = await uow.repo.get_card(card_id)
+            # Only a card of this office's own accounts: another office's card id names
+            # nothing here (and would let this office see that card).
+            card = next(
+                (c for c in await office_cards(uow.repo, office_id) if c.id == card_id), None
+            )
             if card is None or card.issuer != issuer:
                 raise errors.NotFound("card not found", card_id=card_id)
             rules.ensure_card_eligible(card)  # R1
@@ -350,12 +359,22 @@ async def _link(
             card = await upsert_card(repo, issuer, primary)
             rules.ensure_card_eligible(card)  # R1
             rules.ensure_no_other_account(
-                card, await repo.list_accounts(account.office_id), account_id=account.id
+                card, await accounts_with_cards(repo, account.office_id), account_id=account.id
             )  # R12
             account.card_id = card.id
         account_card = await repo.get_card(account.card_id)
         assert account_card is not None
         card = account_card
+        if card.declared:
+            # An upload account's card is only what its office declared. The issuer's own
+            # card of that id, as this grant reports it, is what every rule below judges
+            # and what the link holds (R1, R5, R15); the account moves onto it.
+            reported = next((c for c in grant.cards if c.card_ref == card.card_ref), None)
+            if reported is not None:
+                card = await upsert_card(repo, issuer, reported)
+                rules.ensure_no_other_account(
+                    card, await accounts_with_cards(repo, account.office_id), account_id=account.id
+                )  # R12
         # R15: the consent screen lists only cards registered to the online-service ID, so
         # a supplementary card missing from the grant was never registered there.
         rules.ensure_supplementary_registered(card, granted_refs)
@@ -383,6 +402,11 @@ async def _link(
             previous.status = LinkStatus.EXPIRED
             previous.revoked_at = ctx.clock()
             await repo.flush()
+        if card.id != account.card_id:
+            # The declared card gives way to the issuer's: the office's uploaded lines move
+            # with the account, so the API's lines match them instead of doubling them.
+            await repo.move_statements_to_card(account.id, account_card.id, card.id)
+            account.card_id = card.id
         link = ApiLink(
             account_id=account.id,
             office_id=account.office_id,

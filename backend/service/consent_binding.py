@@ -160,12 +160,15 @@ async def bind_signed_in(ctx: ServiceContext, principal: Principal, start_id: st
         NotFound: The link is not this caller's (someone else's link does not exist for them).
         InvalidRequest: The link cannot be used any more (``reason``).
     """
-    pending = await _open_pending(ctx, start_id)
-    same = principal.email == pending.requested_by and (
-        principal.support_admin == pending.requested_by_admin
-    )
-    if not same:
+    async with ctx.uow() as uow:
+        found = await uow.repo.pending_by_id(start_id) if start_id else None
+    # Whose it is first: someone else learns nothing of the link, not even that it was used.
+    if found is None or not (
+        principal.email == found.requested_by
+        and principal.support_admin == found.requested_by_admin
+    ):
         raise errors.NotFound("start link not found")
+    pending = await _open_pending(ctx, start_id)
     async with ctx.uow() as uow:
         binding = await _bind(ctx, uow.repo, pending)
         await uow.commit()

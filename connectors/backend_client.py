@@ -84,6 +84,8 @@ def upload_info(result: UploadResultOut) -> UploadInfo:
         added=result.added,
         duplicates=result.duplicates,
         skipped_cards=tuple(group.card for group in result.skipped_groups),
+        payments=result.payments,
+        adjustments=result.adjustments,
     )
 
 

@@ -24,6 +24,7 @@ from backend.db.conversation_store import SqlConversationStore
 from backend.db.engine import make_engine, make_sessions, migrate, ping
 from backend.db.job_store import SqlJobStore
 from backend.db.repository import SqlUnitOfWork
+from backend.db.secret_keys import KeyWatcher
 from backend.db.token_store import SqlTokenStore
 from backend.domain.model import Issuer
 from backend.jobs.runner import InProcessRunner
@@ -60,6 +61,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     services: ServiceContext
     runner: InProcessRunner
+    keys: KeyWatcher
     tokens: SqlTokenStore
     conversations: Conversations
     backend_http: httpx.AsyncClient
@@ -138,10 +140,11 @@ def build_runtime(settings: Settings, transport: httpx.AsyncBaseTransport | None
     # The assistant hears the back end's events like any subscriber, in process.
     assistant_events = settings.public_url.rstrip("/") + EVENTS_PATH
     new_work = asyncio.Event()  # wakes this process's runner after a commit queued work
+    box = FernetSecretBox(secret_keys(settings), reload=lambda: secret_keys(settings))
     services = ServiceContext(
         uow=lambda: SqlUnitOfWork(sessions, new_work.set),
         gateways=gateways,
-        secrets=FernetSecretBox(secret_keys(settings), reload=lambda: secret_keys(settings)),
+        secrets=box,
         oauth_redirect_uri=settings.oauth_redirect_uri,
         webhook_urls=[*settings.subscriber_urls, assistant_events],
     )
@@ -173,6 +176,7 @@ def build_runtime(settings: Settings, transport: httpx.AsyncBaseTransport | None
         sessions,
         services,
         runner,
+        KeyWatcher(engine, box, settings.key_check_seconds),
         SqlTokenStore(sessions),
         Conversations(engine_of_flows),
         backend_http,
@@ -218,6 +222,9 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
         runtime = holder["runtime"]
         await migrate(runtime.engine)
         _owner_only_database_files(settings)
+        # Seal with the key the database names before anything is written, then follow it.
+        await runtime.keys.check()
+        runtime.keys.start()
         if settings.seed_demo:
             await seed_demo(runtime)
         run_jobs = settings.run_jobs if start_jobs is None else start_jobs
@@ -228,6 +235,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
         finally:
             if run_jobs:
                 await runtime.runner.stop()
+            await runtime.keys.stop()
             await runtime.backend_http.aclose()
             await runtime.engine.dispose()
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -121,12 +121,83 @@ def token_create(
 
 
 @keys_app.command("rotate")
-def keys_rotate() -> None:
-    """Put a new encryption key first and re-encrypt every stored secret with it."""
-    from renkei.keys import rotate_keys
+def keys_rotate(
+    batch_size: Annotated[
+        int, typer.Option(help="Secrets re-encrypted per committed batch.")
+    ] = 500,
+) -> None:
+    """Seal new secrets with a new key, and re-encrypt every stored secret with it.
 
-    count = asyncio.run(rotate_keys(Settings()))
-    typer.echo(f"re-encrypted {count} secrets")
+    Safe to stop and run again: it goes on with the same new key until it finishes.
+    """
+    from renkei.keys import RotationError, rotate_keys
+
+    try:
+        report = asyncio.run(rotate_keys(Settings(), batch_size=batch_size))
+    except RotationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"re-encrypted {report.resealed} secrets under key {report.newest_key_id}")
+    _echo_unreadable(report.unreadable)
+    typer.echo("rotation finished: `renkei keys drop` now removes the older keys")
+
+
+def _echo_unreadable(unreadable: list[Any]) -> None:
+    if not unreadable:
+        return
+    typer.echo(
+        f"warning: {len(unreadable)} secrets open with none of the keys (lost before this "
+        "rotation); put back the key they were sealed with and rotate again, or link "
+        "those accounts again:",
+        err=True,
+    )
+    for item in unreadable:
+        typer.echo(f"  {item.table}.{item.column} id {item.row_id}", err=True)
+
+
+@keys_app.command("drop")
+def keys_drop() -> None:
+    """Remove the older keys, once a rotation has finished and no secret needs them."""
+    from renkei.keys import RotationError, drop_old_keys
+
+    settings = Settings()
+    try:
+        older = asyncio.run(drop_old_keys(settings))
+    except RotationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if settings.secret_keys is not None:
+        typer.echo(
+            "no secret needs the older keys any more: keep only the first key in "
+            "RENKEI_SECRET_KEYS of every process"
+        )
+    else:
+        typer.echo(f"removed {len(older)} older keys from the key file")
+
+
+@keys_app.command("status")
+def keys_status() -> None:
+    """The key new secrets are sealed with, and how many secrets are still under another."""
+    from renkei.keys import RotationError, key_status
+
+    try:
+        status = asyncio.run(key_status(Settings()))
+    except RotationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    state = status.state
+    if state is None:
+        typer.echo(f"never rotated; new secrets are sealed with key {status.key_ids[0]}")
+    else:
+        typer.echo(
+            f"key version {state.version}: new secrets are sealed with key "
+            f"{state.newest_key_id}; rotation {state.status}"
+        )
+    typer.echo(f"keys held here: {', '.join(status.key_ids)}")
+    typer.echo(f"secrets under an older key: {status.found.old_total}")
+    for name, count in sorted(status.found.old.items()):
+        typer.echo(f"  {name}: {count}")
+    _echo_unreadable(status.found.unreadable)
 
 
 @slack_app.command("manifest")

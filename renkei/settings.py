@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     service_token: SecretStr | None = None  # the assistant's own; a file in the data dir if unset
     public_url: str = "http://127.0.0.1:8000"
     secret_keys: SecretStr | None = None  # comma-separated Fernet keys, newest first
+    key_check_seconds: float = 2.0  # how often a process asks which key seals new secrets
     seed_demo: bool = True
     sandbox: bool = True  # mount the simulated issuers under /sandbox
     run_jobs: bool = True  # run the in-process job runner in `serve`

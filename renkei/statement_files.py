@@ -16,4 +16,15 @@ def parse_statement_file(data: bytes, issuer: str) -> list[ParsedStatementGroup]
         parsed = parse_file(data, cast(Literal["amex", "jcb"], issuer))
     except StatementFileError as exc:
         raise StatementFileInvalid(str(exc), **exc.as_dict()) from exc
-    return [ParsedStatementGroup(key=g.card_ref, rows=tuple(g.rows)) for g in parsed.groups]
+    return [
+        ParsedStatementGroup(
+            key=g.card_ref,
+            rows=g.rows,
+            lines=tuple(entry.line for entry in g.entries),
+            kinds=tuple(entry.kind for entry in g.entries),
+            relation=g.relation,
+            family_number=g.family_number,
+            holder_name=g.holder_name,
+        )
+        for g in parsed.groups
+    ]

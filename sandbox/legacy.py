@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from sandbox.csv_export import amex_csv, jcb_csv
+from sandbox.csv_export import amex_csv, jcb_csv, jcb_user_labels
 from sandbox.resource_api import txn_json
 from sandbox.state import LEGACY_SESSION_TTL, Card, Issuer, LegacySession, SandboxState
 from sandbox.statements import Purchase, Snapshot, confirmed_runs, purchase
@@ -121,8 +121,16 @@ def build_legacy_router(state: SandboxState, issuer: Issuer) -> APIRouter:
             body = amex_csv(rows)
             filename = f"activity_{card.card_id}.csv"
         else:
-            bought = confirmed_purchases(state, card)
-            body = jcb_csv(card, bought, next_payment_date(state.clock.today()))
+            # The basic card's statement holds its family cards' uses too (家族1, 家族2…);
+            # a family card's download holds its own, under the same label.
+            basic = by_id.get(card.basic_card_id or "", card)
+            family = [c for c in cards if c.basic_card_id == basic.card_id]
+            labels = jcb_user_labels(basic, family)
+            included = [basic, *family] if card is basic else [card]
+            users = [
+                (labels.get(c.card_id, "本人"), confirmed_purchases(state, c)) for c in included
+            ]
+            body = jcb_csv(users, next_payment_date(state.clock.today()))
             filename = f"meisai_{card.card_id}.csv"
         return Response(
             body,

@@ -113,6 +113,8 @@ class UploadInfo:
     added: int
     duplicates: int
     skipped_cards: tuple[str, ...] = ()
+    payments: int = 0
+    adjustments: int = 0
 
 
 @dataclass(frozen=True)

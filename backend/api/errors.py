@@ -33,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.api.schemas import ErrorResponse
 from backend.domain import errors
+from backend.secrets import SecretError
 from backend.service import ports
 from backend.service.sync import RetryLater
 
@@ -159,11 +160,22 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _secret_error(request: Request, exc: Exception) -> Response:
+    # Not the caller's fault and nothing to retry: the operator must restore the key.
+    return error_response(
+        503,
+        "secret_unreadable",
+        "a stored secret of this account cannot be decrypted with the service's keys; "
+        "the operator restores the key it was sealed with (renkei keys status)",
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error of the back end in the envelope shape."""
     app.add_exception_handler(errors.DomainError, _domain_error)
     app.add_exception_handler(ports.IssuerError, _issuer_error)
     app.add_exception_handler(RetryLater, _retry_later)
+    app.add_exception_handler(SecretError, _secret_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 

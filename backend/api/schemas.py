@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from backend.domain.model import (
     Account,
@@ -369,6 +369,14 @@ class StatementOut(_Out):
     source: StatementSource
     issuer_txn_id: str | None
 
+    @computed_field(  # type: ignore[prop-decorator]
+        description="`purchase`, or `adjustment` for a refund or correction (a minus "
+        "amount). Payments of an earlier bill are never statements."
+    )
+    @property
+    def kind(self) -> str:
+        return "adjustment" if self.amount_jpy < 0 else "purchase"
+
     @classmethod
     def from_domain(cls, statement: Statement) -> StatementOut:
         return cls.model_validate(statement, from_attributes=True)
@@ -382,15 +390,30 @@ class StatementPageOut(_Out):
 class SkippedGroupOut(_Out):
     card: str = Field(description="The file's card key (会員番号 or ご利用者).")
     rows: int
+    line: int | None = Field(default=None, description="The file line of its first row.")
 
 
 class UploadResultOut(_Out):
     added: int
-    duplicates: int
+    duplicates: int = Field(
+        description="Rows already in the account (by upload, legacy sync or API), not "
+        "stored again: what a file overlapping an earlier period brings twice."
+    )
     skipped_groups: list[SkippedGroupOut] = Field(
         default_factory=list,
         description="Rows of other cards, left out (R15: one account per card).",
     )
+    payments: int = Field(
+        default=0,
+        description="Rows paying an earlier bill (口座振替 / お支払い): no card's use, not stored.",
+    )
+    adjustments: int = Field(
+        default=0,
+        description="Refunds and corrections among the file's rows, stored on their card "
+        "with their minus sign.",
+    )
+    first_use_date: dt.date | None = Field(default=None, description="The file's first day.")
+    last_use_date: dt.date | None = Field(default=None, description="The file's last day.")
 
 
 class OldCardCredentials(_In):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -66,6 +67,27 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Sealed(TypeDecorator[bytes]):
+    """A secret encrypted with renkei's keys (the service layer seals and opens it).
+
+    Declaring a column with this type is all it takes to put it in key rotation:
+    ``renkei keys rotate`` re-encrypts every column of this type (``sealed_columns``).
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+
+def sealed_columns() -> list[tuple[Table, Column[Any]]]:
+    """Every column holding a secret at rest, found by its type: the rotation's registry."""
+    found: list[tuple[Table, Column[Any]]] = []
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            if isinstance(column.type, Sealed):
+                found.append((table, column))
+    return found
 
 
 def _ts(name: str, nullable: bool = False) -> Column[dt.datetime]:
@@ -157,8 +179,8 @@ accounts = Table(
     Column("card_id", String(32), ForeignKey("cards.id"), nullable=True),
     Column("sync_method", _enum(model.SyncMethod), nullable=False),
     Column("status", _enum(model.AccountStatus), nullable=False),
-    Column("legacy_login_id", LargeBinary, nullable=True),
-    Column("legacy_password", LargeBinary, nullable=True),
+    Column("legacy_login_id", Sealed, nullable=True),
+    Column("legacy_password", Sealed, nullable=True),
     Column("sync_cursor", Text, nullable=True),
     _ts("sync_lease_until", nullable=True),
     _ts("last_synced_at", nullable=True),
@@ -178,7 +200,7 @@ api_links = Table(
     Column("issuer", _enum(model.Issuer), nullable=False),
     Column("card_id", String(32), ForeignKey("cards.id"), nullable=False),
     Column("subject", String(200), nullable=False),
-    Column("tokens", LargeBinary, nullable=False),
+    Column("tokens", Sealed, nullable=False),
     Column("status", _enum(model.LinkStatus), nullable=False),
     _ts("expires_at", nullable=True),
     _ts("created_at"),
@@ -219,7 +241,7 @@ pending_authorizations = Table(
     Column("office_id", String(32), ForeignKey("offices.id"), nullable=False),
     Column("issuer", _enum(model.Issuer), nullable=False),
     Column("purpose", _enum(model.AuthorizationPurpose), nullable=False),
-    Column("code_verifier", LargeBinary, nullable=False),
+    Column("code_verifier", Sealed, nullable=False),
     Column("redirect_uri", Text, nullable=False),
     Column("requested_by", String(320), nullable=False),
     _ts("expires_at"),
@@ -470,7 +492,8 @@ slack_installations = Table(
     Column("user_id", String(32), nullable=False),
     Column("is_enterprise_install", Integer, nullable=False, server_default="0"),
     Column("has_bot", Integer, nullable=False, server_default="0"),
-    Column("data", JSON, nullable=False),
+    # The whole installation (bot and user tokens included), as bolt gives it, as JSON.
+    Column("sealed", Sealed, nullable=False),
     _ts("installed_at"),
     Index("ix_slack_installations_team", "client_id", "enterprise_id", "team_id", "installed_at"),
 )
@@ -480,4 +503,17 @@ slack_oauth_states = Table(
     metadata,
     Column("state", String(200), primary_key=True),
     _ts("expire_at"),
+)
+
+# Which key seals new secrets, named by its key id (never the key): one row, id 1.
+# ``renkei keys rotate`` names a new key here; every process reads it every few seconds.
+secret_key_state = Table(
+    "secret_key_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("newest_key_id", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # rotating | done
+    _ts("changed_at"),
+    _ts("finished_at", nullable=True),
 )

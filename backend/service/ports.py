@@ -176,12 +176,32 @@ class LegacyStatements:
     statements: list[IssuerStatement] = field(default_factory=list)
 
 
+StatementRowKind = Literal["purchase", "adjustment", "payment"]
+
+
 @dataclass(frozen=True)
 class ParsedStatementGroup:
-    """The rows of one card in a statement file (Amex: by 会員番号; JCB: by ご利用者)."""
+    """The rows of one card in a statement file (Amex: by 会員番号; JCB: by ご利用者).
+
+    ``lines`` and ``kinds`` go with ``rows`` one for one (empty: every row a purchase,
+    lines unknown). A ``payment`` row pays an earlier bill and is no card's use; the
+    card-less rows of a file come in a group with an empty ``key``. ``relation`` and
+    ``family_number`` tell a MyJCB user (本人, 家族N) apart.
+    """
 
     key: str
     rows: tuple[IssuerStatement, ...]
+    lines: tuple[int, ...] = ()
+    kinds: tuple[StatementRowKind, ...] = ()
+    relation: Literal["principal", "family"] | None = None
+    family_number: int | None = None
+    holder_name: str | None = None
+
+    def kind_of(self, index: int) -> StatementRowKind:
+        return self.kinds[index] if index < len(self.kinds) else "purchase"
+
+    def line_of(self, index: int) -> int | None:
+        return self.lines[index] if index < len(self.lines) else None
 
 
 # --------------------------------------------------------------------------- port

@@ -6,7 +6,6 @@ like the issuers' tokens.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import logging
@@ -52,14 +51,12 @@ class SqlInstallationStore(AsyncInstallationStore):
     def logger(self) -> logging.Logger:
         return log
 
-    def _seal(self, installation: Installation) -> dict[str, str]:
+    def _seal(self, installation: Installation) -> bytes:
         data = {k: _plain(v) for k, v in installation.to_dict_for_copying().items()}
-        sealed = self._box.encrypt(json.dumps(data, default=str))
-        return {"sealed": base64.b64encode(sealed).decode()}
+        return self._box.encrypt(json.dumps(data, default=str))
 
-    def _open(self, data: dict[str, Any]) -> Installation:
-        plain = json.loads(self._box.decrypt(base64.b64decode(data["sealed"])))
-        return Installation(**plain)
+    def _open(self, sealed: bytes) -> Installation:
+        return Installation(**json.loads(self._box.decrypt(sealed)))
 
     async def async_save(self, installation: Installation) -> None:
         i = t.slack_installations
@@ -72,7 +69,7 @@ class SqlInstallationStore(AsyncInstallationStore):
                     user_id=installation.user_id,
                     is_enterprise_install=int(bool(installation.is_enterprise_install)),
                     has_bot=int(installation.bot_token is not None),
-                    data=self._seal(installation),
+                    sealed=self._seal(installation),
                     installed_at=self._clock(),
                 )
             )
@@ -126,7 +123,7 @@ class SqlInstallationStore(AsyncInstallationStore):
                     select(i).where(*clauses).order_by(i.c.installed_at.desc(), i.c.id.desc())
                 )
             ).first()
-        return self._open(dict(row.data)) if row is not None else None
+        return self._open(row.sealed) if row is not None else None
 
     async def async_find_bot(
         self,
@@ -143,7 +140,7 @@ class SqlInstallationStore(AsyncInstallationStore):
                     select(i).where(*clauses).order_by(i.c.installed_at.desc(), i.c.id.desc())
                 )
             ).first()
-        return self._open(dict(row.data)).to_bot() if row is not None else None
+        return self._open(row.sealed).to_bot() if row is not None else None
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         await self._delete(enterprise_id, team_id, None)

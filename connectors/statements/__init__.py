@@ -10,7 +10,11 @@ Typical use::
     parsed = parse_statement_file(data)            # issuer detected from the header
     parsed = parse_statement_file(data, "amex")    # or insist on one issuer
     for group in parsed.groups:                    # one per card (R15) / per JCB user
-        ...
+        for entry in group.entries:                # kind: purchase, adjustment, payment
+            ...
+
+The payment of an earlier bill (Amex: a minus row with no card number) comes in a
+group with an empty ``card_ref``; MyJCB's notes below the table are not read.
 
 Standard library only (plus the stdlib-only value types of the service ports).
 """
@@ -32,7 +36,14 @@ from .errors import (
 )
 from .formats import AMEX_HEADER, JCB_HEADER, locate_header, sniff, unknown_format
 from .jcb import parse_jcb_csv
-from .model import CardGroup, Encoding, JcbSummary, ParsedStatementFile, StatementEntry
+from .model import (
+    CardGroup,
+    Encoding,
+    JcbSummary,
+    ParsedStatementFile,
+    RowKind,
+    StatementEntry,
+)
 
 __all__ = [
     "AMEX_HEADER",
@@ -44,6 +55,7 @@ __all__ = [
     "JcbSummary",
     "MalformedRow",
     "ParsedStatementFile",
+    "RowKind",
     "StatementEntry",
     "StatementFileError",
     "UnknownFormat",

@@ -4,6 +4,11 @@ The header is the first line (:data:`.formats.AMEX_HEADER`); dates ``YYYY/MM/DD`
 ``金額`` quoted with thousands separators; the foreign amount like ``"12.34 USD"``;
 the rate like ``"151.23"``. A download for a basic card holds the rows of every
 card on the online-service ID, basic and supplementary.
+
+Besides purchases a download holds the payment of the previous bill (口座振替 /
+お支払い: a minus amount and no card number) and refunds or adjustments (a minus
+amount with the card's number). Each row is read with its kind
+(:data:`.model.RowKind`); none of them makes the file unreadable.
 """
 
 from __future__ import annotations
@@ -23,14 +28,19 @@ from ._reading import (
     read_records,
     statement,
 )
+from .errors import MalformedRow
 from .formats import AMEX_HEADER, locate_header
-from .model import Encoding, ParsedStatementFile, StatementEntry
+from .model import Encoding, ParsedStatementFile, RowKind, StatementEntry
 
 _USE_DATE, _POSTED_DATE, _MERCHANT, _HOLDER, _CARD, _AMOUNT, _FOREIGN, _RATE = range(8)
 
 # The visible end of a masked number: enough digits to tell the basic card from
 # its supplementary cards (R15).
 _CARD_SUFFIX = re.compile(r"\d{4,}")
+
+# How Amex Japan names the payment of an earlier bill (and how a spreadsheet
+# user might have typed it back): such a row pays a bill, it buys nothing.
+_PAYMENT_WORDS = ("口座振替", "お支払", "ご入金", "ご返済", "PAYMENT", "THANK YOU")
 
 
 def parse_amex_csv(data: bytes) -> ParsedStatementFile:
@@ -74,6 +84,7 @@ def from_records(
         amount = cells.required_yen(_AMOUNT)
         foreign = _foreign(cells)
         _check_rate(cells)
+        kind = _kind(card_ref, merchant, amount, record)
         row = statement(
             card_ref=card_ref,
             use_date=use_date,
@@ -85,12 +96,36 @@ def from_records(
         )
         # R15: the masked number alone is the key, so a supplementary card never
         # shares a group with the basic card even when the holder is the same.
-        keyed.append((card_ref, holder, StatementEntry(line=record.line, statement=row)))
+        # A payment's card-less group has the empty key: it is no card's (R15).
+        entry = StatementEntry(line=record.line, statement=row, kind=kind)
+        keyed.append((card_ref, holder, entry))
     return ParsedStatementFile(issuer="amex", encoding=encoding, groups=group_by_card(keyed))
 
 
+def _kind(card_ref: str, merchant: str, amount: int, record: Record) -> RowKind:
+    folded = normalize(merchant).upper()
+    paying = any(word in folded for word in _PAYMENT_WORDS)
+    if not card_ref:
+        if amount <= 0 or paying:
+            return "payment"
+        # A charge of no card cannot be placed on any account: say which row.
+        raise MalformedRow(
+            "the row names no card number, and it is not the payment of a bill",
+            line=record.line,
+            column=AMEX_HEADER[_CARD],
+            column_index=_CARD + 1,
+            reason="missing_card_number",
+            value="",
+        )
+    if amount < 0:
+        return "payment" if paying else "adjustment"
+    return "purchase"
+
+
 def _card_ref(cells: CellReader) -> str:
-    raw = cells.required_text(_CARD)
+    raw = cells.text(_CARD, required=False)
+    if raw is None:
+        return ""  # the payment of a bill names no card; _kind() decides
     masked = normalize(raw)
     if _CARD_SUFFIX.search(masked) is None or not masked[-1].isdigit():
         raise cells.fail(

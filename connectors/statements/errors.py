@@ -16,7 +16,8 @@ cell (header name and 1-based position)::
 ``MalformedRow.reason`` says what was wrong with the cell, in a stable word the
 catalogs may also key on: ``bad_csv``, ``column_count``, ``missing_value``,
 ``bad_date``, ``bad_amount``, ``bad_foreign_amount``, ``bad_rate``,
-``bad_card_number``, ``bad_region``.
+``bad_card_number``, ``missing_card_number`` (an Amex row of no card that is not
+a payment), ``bad_region``.
 """
 
 from __future__ import annotations

@@ -3,13 +3,18 @@
 Summary lines first (``今回のお支払日,2026/12/10``, ``今回のお支払金額合計(￥),"123,456"``,
 a blank line), then the 12-column header
 ``ご利用者,カテゴリ,ご利用日,ご利用先など,ご利用金額(￥),支払区分,今回回数,訂正サイン,お支払い金額(￥),国内／海外,摘要,備考``.
-``ご利用者`` is the card user (``本人 山田 太郎`` / ``家族 山田 花子``): one MyJCB ID
-covers every user's card (R9), so the rows are grouped per user.
+``ご利用者`` is the card user: ``本人`` (the cardholder) or ``家族1``, ``家族2``… (the
+family cards, numbered by the issuer), sometimes followed by a name
+(``本人 山田 太郎``). One MyJCB ID covers every user's card (R9), so the rows are
+grouped per user. After the table MyJCB may add notes: a ``【…】`` line and free
+text, with blank lines; the table ends there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
 from collections.abc import Sequence
 
 from ._reading import (
@@ -28,7 +33,15 @@ from ._reading import (
 )
 from .errors import MalformedRow
 from .formats import JCB_HEADER, locate_header
-from .model import Encoding, JcbSummary, ParsedStatementFile, StatementEntry
+from .model import (
+    CardGroup,
+    Encoding,
+    JcbSummary,
+    ParsedStatementFile,
+    RowKind,
+    StatementEntry,
+    UserRelation,
+)
 
 (
     _USER,
@@ -46,6 +59,9 @@ from .model import Encoding, JcbSummary, ParsedStatementFile, StatementEntry
 ) = range(12)
 
 _USER_KINDS = ("本人", "家族")  # cardholder / family member
+# 家族1, 家族 2, 家族１ (NFKC folds the full-width digit), then an optional name.
+_USER_LABEL = re.compile(r"(本人|家族)\s*(\d*)\s*(.*)")
+_NOTES_MARK = "【"  # MyJCB's notes below the table start with 【ご案内】 and the like
 _DOMESTIC, _OVERSEAS = "国内", "海外"
 
 _PAYMENT_DATE_KEY = header_key(["今回のお支払日"])[0]
@@ -82,12 +98,17 @@ def from_records(
     summary = _summary(records[:header_index])
     header_width = len(records[header_index].cells)
     keyed = []
+    users: dict[str, tuple[UserRelation | None, int | None]] = {}
     for record in records[header_index + 1 :]:
         if record.is_blank:
             continue
+        if _starts_notes(record):
+            break  # the notes are no statements; nothing after them is either
         cells = CellReader(record, fit_columns(record, JCB_HEADER, header_width), JCB_HEADER)
         # Cells are checked left to right so the first bad one is the one reported.
         user = _user_label(cells.required_text(_USER))
+        relation, number, holder = _user_parts(user)
+        users.setdefault(user, (relation, number))
         use_date = cells.required_date(_USE_DATE)
         merchant = cells.required_text(_MERCHANT)
         amount = cells.required_yen(_AMOUNT)
@@ -98,7 +119,7 @@ def from_records(
         # Only overseas rows carry a foreign amount; a domestic note such as
         # "ETC 1234" must not be read as one. Absent or unreadable: no amount.
         foreign = parse_foreign(note, anywhere=True) if overseas and note else None
-        holder = _holder_name(user)
+        kind: RowKind = "adjustment" if correction or amount < 0 else "purchase"
         row = statement(
             card_ref=user,
             use_date=use_date,
@@ -113,11 +134,20 @@ def from_records(
             statement=row,
             correction=correction,
             payment_amount_jpy=payment_amount,
+            kind=kind,
         )
         keyed.append((user, holder, entry))
-    return ParsedStatementFile(
-        issuer="jcb", encoding=encoding, groups=group_by_card(keyed), summary=summary
-    )
+    groups = tuple(_with_user(group, users[group.card_ref]) for group in group_by_card(keyed))
+    return ParsedStatementFile(issuer="jcb", encoding=encoding, groups=groups, summary=summary)
+
+
+def _with_user(group: CardGroup, user: tuple[UserRelation | None, int | None]) -> CardGroup:
+    return dataclasses.replace(group, relation=user[0], family_number=user[1])
+
+
+def _starts_notes(record: Record) -> bool:
+    first = normalize(record.cells[0]) if record.cells else ""
+    return first.startswith(_NOTES_MARK)
 
 
 def _summary(preamble: Sequence[Record]) -> JcbSummary | None:
@@ -162,11 +192,18 @@ def _user_label(raw: str) -> str:
     return " ".join(normalize(raw).split())
 
 
-def _holder_name(label: str) -> str:
-    for kind in _USER_KINDS:
-        if label.startswith(kind) and label[len(kind) :].strip():
-            return label[len(kind) :].strip()
-    return label
+def _user_parts(label: str) -> tuple[UserRelation | None, int | None, str | None]:
+    """Who the label names: relation, family number and the name, when shown.
+
+    ``家族1`` is the family member's number, not a name: the card and the name
+    are the issuer's, found by the back end from the number.
+    """
+    match = _USER_LABEL.fullmatch(label)
+    if match is None:
+        return None, None, label  # a label MyJCB does not write: a name, at best
+    relation: UserRelation = "principal" if match[1] == _USER_KINDS[0] else "family"
+    number = int(match[2]) if match[2] else None
+    return relation, number, match[3].strip() or None
 
 
 def _is_overseas(cells: CellReader) -> bool:

@@ -10,6 +10,17 @@ from backend.service.ports import IssuerName, IssuerStatement
 
 Encoding = Literal["utf-8", "utf-8-sig", "cp932"]
 
+RowKind = Literal["purchase", "adjustment", "payment"]
+"""What a row of a statement file is.
+
+``purchase``: a use of the card. ``adjustment``: a refund, cancellation or
+correction of the card (Amex: a minus amount with a card number; MyJCB: 訂正サイン
+or a minus amount), kept on the card with its sign. ``payment``: the payment of an
+earlier bill (Amex 口座振替 / お支払い, with no card number): no use of any card.
+"""
+
+UserRelation = Literal["principal", "family"]
+
 
 @dataclass(frozen=True)
 class StatementEntry:
@@ -24,12 +35,14 @@ class StatementEntry:
             correction cancels is the back end's job.
         payment_amount_jpy: MyJCB お支払い金額 (this month's part of an
             instalment or revolving payment); None for Amex or when empty.
+        kind: Purchase, adjustment or payment of an earlier bill.
     """
 
     line: int
     statement: IssuerStatement
     correction: bool = False
     payment_amount_jpy: int | None = None
+    kind: RowKind = "purchase"
 
 
 @dataclass(frozen=True)
@@ -42,11 +55,19 @@ class CardGroup:
             (``本人 山田 太郎``), whitespace normalised.
         holder_name: The cardholder's name as the file shows it, if any.
         entries: The card's rows in file order.
+        relation: MyJCB: the cardholder (本人) or a family member (家族); None for Amex.
+        family_number: MyJCB: N of ``家族N``, the issuer's number of that family
+            member's card; None when the file shows no number.
+
+    The card-less rows of an Amex file (the payment of an earlier bill) form a
+    group of their own with an empty ``card_ref``: they belong to no card.
     """
 
     card_ref: str
     holder_name: str | None
     entries: tuple[StatementEntry, ...]
+    relation: UserRelation | None = None
+    family_number: int | None = None
 
     @property
     def rows(self) -> tuple[IssuerStatement, ...]:

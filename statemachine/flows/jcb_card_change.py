@@ -5,7 +5,8 @@ no_change → sync now → look again, or the event arrives by itself) → one o
 three ways of R7, each carried out by the back end:
 
 - (a) ask_file → the old card's MyJCB CSV uploaded → recovered
-  (an unreadable file → file_refused, with its line, and asked again);
+  (an unreadable file, another issuer's, or the new card's file → file_refused,
+  saying which, and asked again; nothing of a refused file is stored);
 - (b) ask_login_id → ask_password → the old card's credentials and a resync → recovered;
 - (c) ask_login_id → ask_password → a new account for the old card → recovered.
 
@@ -169,6 +170,7 @@ async def upload_file(event: EventData) -> bool:
         "file": name,
         "added": result.added,
         "duplicates": result.duplicates,
+        "adjustments": result.adjustments,
     }
     return True
 
@@ -180,8 +182,13 @@ async def file_refused(event: EventData) -> bool:
     if refusal is None or refusal.code not in FILE_REFUSALS:
         return False
     line = refusal.details.get("line")
+    rows = refusal.details.get("rows")
     turn.slots["file_error"] = {
         "code": refusal.code,
+        # What the back end found: another issuer's file, or another card's rows.
+        "reason": str(refusal.details.get("reason") or refusal.details.get("code") or ""),
+        "card": str(refusal.details.get("card") or ""),
+        "rows": rows if isinstance(rows, int) else 0,
         "line": line if isinstance(line, int) else None,
         "file": value_of(event),
     }
@@ -309,8 +316,23 @@ def prompt_ask_file(turn: Turn) -> None:
 
 def prompt_file_refused(turn: Turn) -> None:
     error: dict[str, Any] = turn.slots.get("file_error", {})
-    code = error.get("code")
-    if code == "statement_file_invalid" and error.get("line") is not None:
+    change: dict[str, Any] = turn.slots.get("change", {})
+    code, reason = error.get("code"), error.get("reason")
+    if code == "card_mismatch" and reason == "rows_of_another_card":
+        # The new card's file in the old card's step: its rows are already here on the
+        # other card, and storing them again would double each one (R7).
+        turn.say(
+            f"{ID}.file_of_other_card",
+            file=error.get("file", ""),
+            card=error.get("card", ""),
+            rows=error.get("rows", 0),
+            old_card=change.get("old_card", ""),
+        )
+    elif reason == "statement_file_wrong_issuer":
+        turn.say(f"{ID}.file_other_issuer", file=error.get("file", ""))
+    elif reason == "statement_file_empty":
+        turn.say(f"{ID}.file_empty", file=error.get("file", ""))
+    elif code == "statement_file_invalid" and error.get("line") is not None:
         turn.say(f"{ID}.file_invalid_line", line=error["line"], file=error.get("file", ""))
     elif code == "statement_file_invalid":
         turn.say(f"{ID}.file_invalid", file=error.get("file", ""))
@@ -318,7 +340,6 @@ def prompt_file_refused(turn: Turn) -> None:
         turn.say(f"{ID}.file_not_old_card", file=error.get("file", ""))
     else:
         turn.say(f"{ID}.file_not_taken", file=error.get("file", ""))
-    change: dict[str, Any] = turn.slots.get("change", {})
     turn.say(f"{ID}.ask_file_again", old_card=change.get("old_card", ""))
 
 
@@ -374,6 +395,8 @@ def prompt_recovered(turn: Turn) -> None:
             added=result.get("added", 0),
             duplicates=result.get("duplicates", 0),
         )
+        if result.get("adjustments"):
+            turn.say(f"{ID}.upload_adjustments", adjustments=result["adjustments"])
     else:
         turn.say(
             f"{ID}.resync_done",

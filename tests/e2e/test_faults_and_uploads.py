@@ -186,6 +186,9 @@ async def test_amex_file_upload_keeps_supplementary_rows_out_r15(renkei: Renkei)
     assert "XXXX-XXXXXX-31002" in [g["card"] for g in body["skipped_groups"]]
     assert account["card"]["masked_number"] not in [g["card"] for g in body["skipped_groups"]]
     assert body["added"] == 0  # every basic-card line was already synced: matched, not doubled
+    # The download carries the previous bill's payment: kept out, and said so.
+    assert body["payments"] == 1
+    assert all("口座振替" not in r["merchant"] for r in await renkei.statements(account["id"]))
     rows = await renkei.statements(account["id"])
     assert {r["card_id"] for r in rows} == {account["card"]["id"]}
 

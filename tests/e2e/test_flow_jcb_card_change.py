@@ -299,3 +299,42 @@ async def test_a_change_seen_by_another_sync_moves_the_waiting_conversation(
     await chat.wait_until(lambda c: c["state"] == "changed")
     assert "R7" in chat.text() and "4001" in chat.text() and "4010" in chat.text()
     assert {"upload", "way:resync", "way:new_account"} <= set(chat.choices())
+
+
+async def new_card_csv(renkei: Renkei) -> bytes:
+    """The NEW card's CSV: what a person downloads when MyJCB shows the new card first."""
+    async with httpx.AsyncClient(base_url=renkei.base_url) as site:
+        login = await site.post(
+            "/sandbox/jcb/legacy/login", data={"user_id": LOGIN, "password": PASSWORD}
+        )
+        csv = await site.get(
+            "/sandbox/jcb/legacy/statements.csv",
+            params={"card_id": "jcb-plat-5002"},
+            headers={"X-Legacy-Session": login.json()["session"]},
+        )
+    assert csv.status_code == 200, csv.text
+    return csv.content
+
+
+async def test_the_new_cards_file_is_refused_plainly_and_nothing_is_doubled(
+    renkei: Renkei,
+) -> None:
+    chat, account = await open_change(renkei)
+    old_id = await old_card_id(renkei, account["id"])
+    before = await renkei.statements(account["id"])
+    confirmed = len([r for r in before if r["status"] == "confirmed"])
+    await chat.choose("upload")
+    await chat.upload("meisai.csv", await new_card_csv(renkei))
+    assert chat.where() == (FLOW, "file_refused"), chat.text()
+    said = chat.text()
+    # Which card's file it is, how many of its rows are already here, and that nothing
+    # was taken; never that it was imported "without doubles".
+    assert "5002" in said and f"すでに {confirmed} 件" in said, said
+    assert "何も取り込んでいません" in said and "重複して取り込んでいません" not in said
+    assert len(await renkei.statements(account["id"])) == len(before)
+    # The old card's file, sent next, is taken once.
+    await chat.upload("old.csv", await old_card_csv(renkei))
+    assert chat.where() == (FLOW, "recovered"), chat.text()
+    rows = await renkei.statements(account["id"])
+    assert len([r for r in rows if r["card_id"] == old_id]) == OLD_CARD_AT_ISSUER
+    assert len(rows) == len(before) + OLD_CARD_AT_ISSUER

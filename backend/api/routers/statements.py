@@ -54,9 +54,17 @@ def _upload_out(result: UploadResult) -> UploadResultOut:
         added=result.added,
         duplicates=result.duplicates,
         skipped_groups=[
-            SkippedGroupOut(card=str(g.get("card", "")), rows=int(str(g.get("rows", 0))))
+            SkippedGroupOut(
+                card=str(g.get("card", "")),
+                rows=int(str(g.get("rows", 0))),
+                line=int(str(g["line"])) if g.get("line") is not None else None,
+            )
             for g in result.skipped_groups
         ],
+        payments=result.payments,
+        adjustments=result.adjustments,
+        first_use_date=result.first_use_date,
+        last_use_date=result.last_use_date,
     )
 
 
@@ -152,8 +160,12 @@ async def export_link(
     response_model=UploadResultOut,
     summary="Upload a statement file",
     description=(
-        "Imports an issuer statement file (CSV), all or nothing; lines already present are "
-        "counted as duplicates. Rows of another card are left out and listed in "
+        "Imports an issuer statement file (CSV), all or nothing; lines already present (by "
+        "upload, legacy sync or API) are counted as duplicates. Payments of an earlier bill "
+        "are counted in `payments` and not stored; refunds and corrections are stored and "
+        "counted in `adjustments`. A file whose rows are another card's statements already "
+        "in the account answers 409 `card_mismatch` with `details.reason` "
+        "`rows_of_another_card`. Rows of another card are left out and listed in "
         "`skipped_groups` (R15: a supplementary card needs its own account). `card_id` names "
         "the card the file is for, e.g. the old card after an upgrade (R7 a). A file that "
         "cannot be read answers 422 `statement_file_invalid` with line and column."

@@ -7,9 +7,11 @@ import json
 import time
 from typing import Any
 
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
 from backend.api.app import create_api_router, install_error_handlers
+from backend.secrets import FernetSecretBox
 from backend.service.outbox import sign
 from backend.service.ports import IssuerStatement
 
@@ -381,3 +383,25 @@ async def test_other_reads_and_r7_operations(api: Harness) -> None:
         f"/api/v1/accounts/{account_id}/card-change/resync-old-card", json=creds, headers=who
     )
     assert r.status_code == 409 and r.json()["error"]["code"] == "card_mismatch"
+
+
+async def test_a_secret_no_key_opens_is_a_clear_503_not_a_crash(api: Harness) -> None:
+    office_id = await _office(api)
+    who = api.auth("taro@example.com")
+    created = await api.client.post(
+        f"/api/v1/offices/{office_id}/accounts",
+        json={
+            "sync_method": "legacy",
+            "issuer": "amex",
+            "name": "Biz",
+            "login_id": "yamada",
+            "password": "pw-secret",
+        },
+        headers=who,
+    )
+    assert created.status_code == 201, created.text
+    # The key the credentials were sealed with is gone (dropped before a rotation ended).
+    api.app.state.services.secrets = FernetSecretBox([Fernet.generate_key().decode()])
+    r = await api.client.post(f"/api/v1/accounts/{created.json()['id']}/sync", headers=who)
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "secret_unreadable"

@@ -77,7 +77,12 @@ async def test_amex_csv_is_cp932_in_the_amex_format(client: httpx.AsyncClient) -
     rows = [row for row in rows if row]
     assert all(len(row) == 8 for row in rows)
     assert all(re.fullmatch(r"\d{4}/\d{2}/\d{2}", row[0]) for row in rows)
-    assert all(re.search(r',"\d{1,3}(,\d{3})*",', line) for line in lines[1:] if line)
+    assert all(re.search(r',"-?\d{1,3}(,\d{3})*",', line) for line in lines[1:] if line)
+    # The previous bill's payment: a minus amount and no card number or holder.
+    payments = [row for row in rows if not row[4]]
+    assert len(payments) == 1 and "口座振替" in payments[0][2]
+    assert payments[0][3] == "" and payments[0][5].startswith("-")
+    rows = [row for row in rows if row[4]]
     # The basic card's download holds every card on the online-service ID.
     assert {row[4] for row in rows} >= {"XXXX-XXXXXX-31001", "XXXX-XXXXXX-11001"}
     foreign = [row for row in rows if row[6]]
@@ -96,16 +101,21 @@ async def test_myjcb_csv_is_cp932_in_the_myjcb_format(client: httpx.AsyncClient)
     assert re.fullmatch(r'今回のお支払金額合計\(￥\),"\d{1,3}(,\d{3})*"', lines[1])
     assert lines[2] == ""
     assert lines[3] == JCB_HEADER
-    rows = [row for row in csv.reader(io.StringIO("\r\n".join(lines[4:]))) if row]
-    assert len(rows) == 37
+    table = list(csv.reader(io.StringIO("\r\n".join(lines[4:]))))
+    notes = next(i for i, row in enumerate(table) if row and row[0].startswith("【"))
+    rows = [row for row in table[:notes] if row]
+    assert table[notes - 1] == [] and all(len(row) < 12 for row in table[notes:])
+    # The basic card's statement holds its family card's uses: 本人, then 家族1.
+    assert len(rows) == 2 * 37
     assert all(len(row) == 12 for row in rows)
-    assert {row[0] for row in rows} == {"本人 山田 太郎"}
+    assert [row[0] for row in rows] == ["本人"] * 37 + ["家族1"] * 37
     total = sum(int(row[4].replace(",", "")) for row in rows)
     assert lines[1].endswith(f'"{total:,}"')
     family = await client.get(
         "/sandbox/jcb/legacy/statements.csv", params={"card_id": "jcb-gold-4002"}, headers=headers
     )
-    assert "家族 山田 花子" in family.content.decode("cp932")
+    family_rows = list(csv.reader(io.StringIO(family.content.decode("cp932"))))[4:]
+    assert {row[0] for row in family_rows if len(row) == 12} == {"家族1"}
     unknown = await client.get(
         "/sandbox/jcb/legacy/statements.csv", params={"card_id": "jcb-plat-5002"}, headers=headers
     )

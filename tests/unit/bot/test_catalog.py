@@ -34,7 +34,7 @@ def test_both_languages_have_the_same_keys_and_placeholders() -> None:
     sorted(
         _codes(errors.DomainError)
         | _codes(ports.IssuerError)
-        | {InternalSyncError.code, "validation_error"}
+        | {InternalSyncError.code, "validation_error", "secret_unreadable"}
     ),
 )
 def test_every_back_end_code_has_words(code: str) -> None:

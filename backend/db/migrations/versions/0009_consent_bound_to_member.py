@@ -1,7 +1,7 @@
 """an authorization is bound to the member's browser and to the issuer it was started with
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0011
 Create Date: 2026-12-01 23:20:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0008"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from backend.db import tables as t
 from backend.domain.model import Issuer
+from backend.service.consent_binding import bind_signed_in
 from backend.service.context import Principal, ServiceContext
 from backend.service.linking import complete_authorization, register_api_account
 from renkei.bootstrap import Runtime, create_app, sandbox_control_key
@@ -97,9 +98,10 @@ class Embedded:
         )
         await self.control(f"/cards/{card_ref}/statements", {"count": statements, "pending": 0})
         ctx = self.services
+        owner = Principal(OWNER)
         start = await register_api_account(
             ctx,
-            Principal(OWNER),
+            owner,
             office_id=await self.shop_office_id(),
             issuer=Issuer.AMEX,
             name=f"bench {card_ref}",
@@ -112,12 +114,22 @@ class Embedded:
                 "redirect_uri": settings.oauth_redirect_uri,
                 "user_id": BENCH_USER,
                 "state": start.state,
-                "code_challenge": httpx.URL(start.authorization_url).params["code_challenge"],
+                "code_challenge": httpx.URL(start.issuer_url).params["code_challenge"],
                 "card_ids": [card_ref],
             },
         )
+        # As the member's signed-in browser does: bind, then come back with the cookie.
+        start_id = start.authorization_url.rsplit("/", 1)[1]
+        binding = await bind_signed_in(ctx, owner, start_id)
         outcome = await complete_authorization(
-            ctx, state=start.state, code=str(answer["code"]), error=None
+            ctx,
+            state=start.state,
+            code=str(answer["code"]),
+            error=None,
+            iss=ctx.gateway(Issuer.AMEX)
+            .authorization_request(redirect_uri=settings.oauth_redirect_uri)
+            .issuer_identifier,
+            browser_key=binding.browser_key,
         )
         if outcome.error_code is not None:
             raise BenchSetupError(f"linking refused: {outcome.error_code}")

@@ -65,6 +65,10 @@ class ChoiceOut(BaseModel):
 class LinkOut(BaseModel):
     url: str
     label: str
+    code: str | None = Field(
+        default=None, description="One-time code the linked page asks for, for this member only."
+    )
+    note: str | None = Field(default=None, description="The code, in words to show with it.")
 
 
 class ReplyOut(BaseModel):

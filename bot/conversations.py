@@ -35,7 +35,16 @@ def rendered_reply(reply: Reply, locale: str) -> dict[str, Any]:
         "text": reply_text(reply, locale),
         "choices": [{"value": c.value, "label": choice_label(c, locale)} for c in reply.choices],
         "link": (
-            {"url": reply.link.url, "label": render(reply.link.label, locale)}
+            {
+                "url": reply.link.url,
+                "label": render(reply.link.label, locale),
+                "code": reply.link.code,
+                "note": (
+                    render("common_flow.sign_in_code", locale, {"code": reply.link.code})
+                    if reply.link.code
+                    else None
+                ),
+            }
             if reply.link
             else None
         ),

@@ -78,6 +78,8 @@ class TerminalChat:
             self.show(reply["text"])
             if reply.get("link"):
                 self.show(f"  → {reply['link']['label']}: {reply['link']['url']}")
+                if reply["link"].get("note"):
+                    self.show(f"    {reply['link']['note']}")
             for choice in reply["choices"]:
                 self.numbered.append(choice["value"])
                 self.show(f"  [{len(self.numbered)}] {choice['label']}")

@@ -204,7 +204,7 @@ class BackendClient:
 
     async def answer_invitation(self, invitation_id: str, accept: bool) -> None:
         await self._call(
-            "POST", f"/invitations/{invitation_id}/{'accept' if accept else 'decline'}"
+            "POST", f"/invitations/{_seg(invitation_id)}/{'accept' if accept else 'decline'}"
         )
 
     async def accounts(self, office_id: str) -> list[AccountInfo]:
@@ -255,7 +255,7 @@ class BackendClient:
         start = await self._post(
             f"/offices/{_seg(office_id)}/accounts", AuthorizationStartOut, json=body
         )
-        return AuthorizationStart(start.account_id, start.authorization_url)
+        return AuthorizationStart(start.account_id, start.authorization_url, start.sign_in_code)
 
     async def switch_to_api(
         self, account_id: str, *, return_url: str | None = None
@@ -265,7 +265,7 @@ class BackendClient:
             AuthorizationStartOut,
             json={"return_url": return_url},
         )
-        return AuthorizationStart(start.account_id, start.authorization_url)
+        return AuthorizationStart(start.account_id, start.authorization_url, start.sign_in_code)
 
     async def reauthorize(
         self, account_id: str, *, return_url: str | None = None
@@ -275,7 +275,7 @@ class BackendClient:
             AuthorizationStartOut,
             json={"return_url": return_url},
         )
-        return AuthorizationStart(start.account_id, start.authorization_url)
+        return AuthorizationStart(start.account_id, start.authorization_url, start.sign_in_code)
 
     async def sync_now(self, account_id: str) -> SyncInfo:
         try:

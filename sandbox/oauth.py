@@ -35,6 +35,9 @@ def metadata(base_url: str) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "scopes_supported": [GRANTED_SCOPE],
+        # RFC 9207: every authorization response names this issuer in ``iss``, so a client
+        # that serves several issuers on one redirect URI can tell them apart (mix-up).
+        "authorization_response_iss_parameter_supported": True,
     }
 
 

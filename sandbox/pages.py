@@ -15,7 +15,7 @@ from sandbox.state import (
     SandboxState,
     new_id,
 )
-from sandbox.web import render
+from sandbox.web import issuer_base_url, render
 
 
 def with_query(url: str, params: dict[str, str]) -> str:
@@ -43,11 +43,17 @@ def build_pages_router(state: SandboxState, issuer: Issuer) -> APIRouter:
         return client.name if client else client_id
 
     def error_redirect(
-        redirect_uri: str, error: str, description: str, state_value: str | None
+        request: Request,
+        redirect_uri: str,
+        error: str,
+        description: str,
+        state_value: str | None,
     ) -> Response:
         params = {"error": error, "error_description": description}
         if state_value:
             params["state"] = state_value
+        # RFC 9207 §2: error responses name the issuer too.
+        params["iss"] = issuer_base_url(request)
         return RedirectResponse(with_query(redirect_uri, params), status_code=303)
 
     def current(request: Request, txn: str, stage: str) -> AuthorizationRequest | Response:
@@ -74,6 +80,7 @@ def build_pages_router(state: SandboxState, issuer: Issuer) -> APIRouter:
         repeated = [key for key in set(params.keys()) if len(params.getlist(key)) > 1]
         if repeated:
             return error_redirect(
+                request,
                 redirect_uri,
                 "invalid_request",
                 f"repeated parameter {sorted(repeated)[0]}",
@@ -81,12 +88,19 @@ def build_pages_router(state: SandboxState, issuer: Issuer) -> APIRouter:
             )
         if params.get("response_type") != "code":
             return error_redirect(
-                redirect_uri, "unsupported_response_type", "response_type must be code", state_value
+                request,
+                redirect_uri,
+                "unsupported_response_type",
+                "response_type must be code",
+                state_value,
             )
         if not state_value:
-            return error_redirect(redirect_uri, "invalid_request", "state is required", None)
+            return error_redirect(
+                request, redirect_uri, "invalid_request", "state is required", None
+            )
         if params.get("code_challenge_method") != "S256":
             return error_redirect(
+                request,
                 redirect_uri,
                 "invalid_request",
                 "code_challenge_method must be S256 (plain is not supported)",
@@ -95,6 +109,7 @@ def build_pages_router(state: SandboxState, issuer: Issuer) -> APIRouter:
         challenge = params.get("code_challenge", "")
         if not S256_CHALLENGE.match(challenge):
             return error_redirect(
+                request,
                 redirect_uri,
                 "invalid_request",
                 "code_challenge is missing or malformed",
@@ -153,7 +168,11 @@ def build_pages_router(state: SandboxState, issuer: Issuer) -> APIRouter:
         if decision == "deny":
             pending.stage = "done"
             return error_redirect(
-                pending.redirect_uri, "access_denied", "the user did not agree", pending.state
+                request,
+                pending.redirect_uri,
+                "access_denied",
+                "the user did not agree",
+                pending.state,
             )
         if decision != "agree":
             return error_page(request, "同意するかどうかを選んでください。")
@@ -199,7 +218,11 @@ def build_pages_router(state: SandboxState, issuer: Issuer) -> APIRouter:
             card_ids=card_ids,
         )
         pending.stage = "done"
-        return_url = with_query(pending.redirect_uri, {"code": code, "state": pending.state})
+        # RFC 9207 §2: ``iss`` is the issuer identifier of this server's metadata.
+        return_url = with_query(
+            pending.redirect_uri,
+            {"code": code, "state": pending.state, "iss": issuer_base_url(request)},
+        )
         return render(
             request,
             issuer,

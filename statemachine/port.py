@@ -103,8 +103,12 @@ class CardUseInfo:
 
 @dataclass(frozen=True)
 class AuthorizationStart:
+    """renkei's start link and the one-time code that opens it in a browser not signed in;
+    the code is shown in the member's own conversation only."""
+
     account_id: str
     authorization_url: str
+    sign_in_code: str = ""
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,11 @@ class Choice:
 
 @dataclass(frozen=True)
 class Link:
+    """A link to open; ``code`` is the one-time code the page it opens may ask for."""
+
     url: str
     label: str
+    code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,11 @@ class Reply:
                 {"value": c.value, "label": c.label, "params": c.params, "text": c.text}
                 for c in self.choices
             ],
-            "link": {"url": self.link.url, "label": self.link.label} if self.link else None,
+            "link": (
+                {"url": self.link.url, "label": self.link.label, "code": self.link.code}
+                if self.link
+                else None
+            ),
         }
 
     @classmethod
@@ -55,5 +62,9 @@ class Reply:
                 )
                 for c in data.get("choices") or []
             ),
-            link=Link(url=str(link["url"]), label=str(link["label"])) if link else None,
+            link=(
+                Link(url=str(link["url"]), label=str(link["label"]), code=link.get("code"))
+                if link
+                else None
+            ),
         )

@@ -38,6 +38,49 @@ PAGE: dict[str, Text] = {
     },
 }
 
+ISSUER_NAMES: dict[str, Text] = {
+    "amex": {"ja": "アメリカン・エキスプレス", "en": "American Express"},
+    "jcb": {"ja": "JCB（MyJCB）", "en": "JCB (MyJCB)"},
+}
+
+# renkei's start page: the link of the member's conversation opens it.
+START_PAGE: dict[str, Text] = {
+    "title": {"ja": "カード連携の確認 — renkei", "en": "Confirm the card link — renkei"},
+    "heading": {"ja": "カード連携の確認", "en": "Confirm the card link"},
+    "heading_refused": {"ja": "このリンクは使えません", "en": "This link cannot be used"},
+    "intro": {
+        "ja": "{requested_by} さんが、{issuer} のカードを renkei に連携する手続きを始めました。",
+        "en": "{requested_by} started linking a {issuer} card to renkei.",
+    },
+    "ask_code": {
+        "ja": (
+            "ご本人の確認のため、ご自分の会話（Slack、ターミナル、チャット）に表示された"
+            "確認コードを入力してください。コードは1回だけ、短い時間だけ使えます。"
+        ),
+        "en": (
+            "To confirm it is you, type the confirmation code shown in your own "
+            "conversation (Slack, the terminal or the chat). The code works once, for a short "
+            "time only."
+        ),
+    },
+    "warning": {
+        "ja": (
+            "この手続きを始めたのがご自分でなければ、コードを入力せずにこのページを閉じて"
+            "ください。ほかの人から送られたリンクやコードでカードを連携すると、あなたの"
+            "カードの明細がその人の事業所に入ります。"
+        ),
+        "en": (
+            "If you did not start this yourself, do not type any code: close this page. "
+            "Linking your card through a link or code someone sent you would put your card's "
+            "statements into their office."
+        ),
+    },
+    "code": {"ja": "確認コード", "en": "Confirmation code"},
+    "attempts_left": {"ja": "残りの入力回数: {n}", "en": "Tries left: {n}"},
+    "submit": {"ja": "確認してカード会社へ進む", "en": "Confirm and go on to the card issuer"},
+    "close": {"ja": "このページは閉じてかまいません。", "en": "You may close this page."},
+}
+
 OUTCOMES: dict[str, Text] = {
     # Success, by purpose of the authorization.
     "linked_register": {
@@ -186,6 +229,70 @@ OUTCOMES: dict[str, Text] = {
     "replayed": {
         "ja": "この認証はすでに完了しています。口座の状態をご確認ください。",
         "en": "This authorization was already completed. Check the account's status.",
+    },
+    # A consent bound to the member who started it.
+    "not_started_here": {
+        "ja": (
+            "この連携の手続きは、このブラウザで始められたものではありません。カードは連携されて"
+            "おらず、何も保存していません。ほかの人から送られてきたリンクなら、このページを"
+            "閉じてください。ご自分のカードを連携するときは、ご自分の会話（チャット、Slack、"
+            "ターミナル）から手続きを始めてください。"
+        ),
+        "en": (
+            "This link procedure was not started in this browser. No card was linked and "
+            "nothing was kept. If someone sent you this link, close this page. To link your "
+            "own card, start the procedure from your own conversation (the chat, Slack or "
+            "the terminal)."
+        ),
+    },
+    "issuer_mismatch": {
+        "ja": (
+            "カード会社からの応答が、手続きを始めたカード会社のものと確認できませんでした。"
+            "安全のため、何も連携していません。ご自分の会話から手続きをやり直してください。"
+        ),
+        "en": (
+            "The answer could not be confirmed as coming from the card issuer this procedure "
+            "was started with. For safety nothing was linked. Start again from your own "
+            "conversation."
+        ),
+    },
+    "start_unknown": {
+        "ja": (
+            "このリンクは見つかりません。ご自分の会話（チャット、Slack、ターミナル）から"
+            "手続きを始めてください。"
+        ),
+        "en": (
+            "This link is not known. Start the procedure from your own conversation (the "
+            "chat, Slack or the terminal)."
+        ),
+    },
+    "start_used": {
+        "ja": (
+            "このリンクはすでに使われています。リンクは1回だけ使えます。"
+            "ご自分の会話から手続きをやり直してください。"
+        ),
+        "en": (
+            "This link was already used; a link works once only. Start again from your own "
+            "conversation."
+        ),
+    },
+    "code_wrong": {
+        "ja": "確認コードが違います。ご自分の会話に表示されたコードを入力してください。",
+        "en": "That confirmation code is not right. Type the code shown in your own conversation.",
+    },
+    "code_exhausted": {
+        "ja": (
+            "確認コードを何度も間違えたため、このリンクは使えなくなりました。"
+            "ご自分の会話から手続きをやり直してください。"
+        ),
+        "en": (
+            "The confirmation code was wrong too many times, so this link no longer works. "
+            "Start again from your own conversation."
+        ),
+    },
+    "start_form": {
+        "ja": ("このページの入力を受け付けられませんでした。会話のリンクを開き直してください。"),
+        "en": "This page's form could not be accepted. Open the link of your conversation again.",
     },
     "unknown": {
         "ja": "連携できませんでした。最初から手続きをやり直してください。",

@@ -396,10 +396,24 @@ AccountCreate = Annotated[
 
 
 class AuthorizationStartOut(_Out):
-    """Where to send the person's browser to consent at the issuer (R11, R12)."""
+    """Where to send the person's browser to consent at the issuer (R11, R12).
+
+    ``authorization_url`` is renkei's start page: it goes on to the issuer only in a browser
+    that proves it is the caller's, by the caller's API token
+    (``POST /oauth/start/{id}/signed-in``) or by typing ``sign_in_code``. Show the code to
+    the caller only (their own conversation), never next to a link that may be forwarded.
+    """
 
     account_id: str
     authorization_url: str
+    sign_in_code: str = Field(description="One-time code, single use, for the caller only.")
+    sign_in_code_expires_at: dt.datetime
+
+
+class ConsentStartOut(_Out):
+    """The issuer's authorization URL, for the browser that just proved it is the member's."""
+
+    issuer_url: str
 
 
 class AccountDeletedOut(_Out):

@@ -323,6 +323,38 @@ class SqlRepository:
         )
         return bool(getattr(result, "rowcount", 0) == 1)
 
+    async def pending_by_id(self, pending_id: str) -> PendingAuthorization | None:
+        query = select(PendingAuthorization).where(t.pending_authorizations.c.id == pending_id)
+        return await self.session.scalar(query)
+
+    async def count_sign_in_attempt(self, pending_id: str, limit: int) -> bool:
+        # Compare-and-set: two tries at once cannot both take the last one.
+        pending = t.pending_authorizations
+        result = await self.session.execute(
+            update(pending)
+            .where(pending.c.id == pending_id, pending.c.sign_in_attempts < limit)
+            .values(sign_in_attempts=pending.c.sign_in_attempts + 1)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def use_sign_in_code(self, pending_id: str, now: dt.datetime) -> bool:
+        pending = t.pending_authorizations
+        result = await self.session.execute(
+            update(pending)
+            .where(pending.c.id == pending_id, pending.c.sign_in_used_at.is_(None))
+            .values(sign_in_used_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def bind_browser(self, pending_id: str, binding: str) -> bool:
+        pending = t.pending_authorizations
+        result = await self.session.execute(
+            update(pending)
+            .where(pending.c.id == pending_id, pending.c.used_at.is_(None))
+            .values(browser_binding=binding)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
     # ----------------------------------------------------------------- statements
     async def statements_by_txn_ids(
         self, account_id: str, txn_ids: Sequence[str]

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -261,6 +262,14 @@ pending_authorizations = Table(
     Column("return_url", Text, nullable=True),
     _ts("used_at", nullable=True),
     _ts("created_at"),
+    Column("requested_by_admin", Boolean, nullable=False, default=False),
+    Column("issuer_url", Text, nullable=True),
+    Column("expected_iss", Text, nullable=True),
+    Column("sign_in_code_hash", String(64), nullable=True),
+    _ts("sign_in_code_expires_at", nullable=True),
+    Column("sign_in_attempts", Integer, nullable=False, default=0),
+    _ts("sign_in_used_at", nullable=True),
+    Column("browser_binding", String(64), nullable=True),
 )
 
 statements = Table(

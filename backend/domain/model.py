@@ -219,6 +219,19 @@ class PendingAuthorization:
     used_at: dt.datetime | None = None
     created_at: dt.datetime = field(default_factory=utcnow)
     id: str = field(default_factory=new_id)
+    requested_by_admin: bool = False
+    # The issuer's authorization URL: renkei's start page sends the browser there once the
+    # browser has shown it belongs to the member who started.
+    issuer_url: str | None = None
+    # RFC 9207: the ``iss`` the callback must carry (the issuer this was started with).
+    expected_iss: str | None = None
+    # The one-time code shown in the member's own conversation (a hash, never the code).
+    sign_in_code_hash: str | None = None
+    sign_in_code_expires_at: dt.datetime | None = None
+    sign_in_attempts: int = 0
+    sign_in_used_at: dt.datetime | None = None
+    # A hash of the HttpOnly cookie given to the browser that proved it is the member's.
+    browser_binding: str | None = None
 
 
 @dataclass

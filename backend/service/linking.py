@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hmac
 import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -20,7 +22,7 @@ from backend.domain.model import (
     Role,
     SyncMethod,
 )
-from backend.service import access, events, jobs
+from backend.service import access, consent_binding, events, jobs
 from backend.service.accounts import (
     accounts_with_cards,
     add_account,
@@ -37,9 +39,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AuthorizationStart:
+    """``authorization_url`` is renkei's start page, never the issuer's URL: the browser is
+    sent on to ``issuer_url`` only once it proved it is the member's (``consent_binding``).
+    ``sign_in_code`` is for the member's eyes only (their own conversation)."""
+
     account_id: str
     authorization_url: str
     state: str
+    issuer_url: str
+    sign_in_code: str
+    sign_in_code_expires_at: dt.datetime
+
+
+def start_url(ctx: ServiceContext, start_id: str) -> str:
+    """renkei's start page, beside its OAuth callback."""
+    return f"{ctx.oauth_redirect_uri.rsplit('/', 1)[0]}/start/{start_id}"
 
 
 async def _start(
@@ -51,6 +65,8 @@ async def _start(
     return_url: str | None,
 ) -> AuthorizationStart:
     request = ctx.gateway(account.issuer).authorization_request(redirect_uri=ctx.oauth_redirect_uri)
+    code = consent_binding.new_sign_in_code()
+    now = ctx.clock()
     pending = PendingAuthorization(
         state=request.state,
         account_id=account.id,
@@ -62,11 +78,24 @@ async def _start(
         requested_by=principal.email,
         expires_at=ctx.clock() + ctx.authorization_ttl,
         return_url=checked_return_url(return_url),
-        created_at=ctx.clock(),
+        created_at=now,
+        requested_by_admin=principal.support_admin,
+        issuer_url=request.url,
+        expected_iss=request.issuer_identifier,
+        sign_in_code_expires_at=min(
+            now + consent_binding.SIGN_IN_CODE_TTL, now + ctx.authorization_ttl
+        ),
     )
+    pending.sign_in_code_hash = consent_binding.code_hash(pending.id, code)
     await repo.add(pending)
+    assert pending.sign_in_code_expires_at is not None
     return AuthorizationStart(
-        account_id=account.id, authorization_url=request.url, state=request.state
+        account_id=account.id,
+        authorization_url=start_url(ctx, pending.id),
+        state=request.state,
+        issuer_url=request.url,
+        sign_in_code=code,
+        sign_in_code_expires_at=pending.sign_in_code_expires_at,
     )
 
 
@@ -202,18 +231,58 @@ class AuthorizationOutcome:
 
 
 async def complete_authorization(
-    ctx: ServiceContext, *, state: str, code: str | None, error: str | None
+    ctx: ServiceContext,
+    *,
+    state: str,
+    code: str | None,
+    error: str | None,
+    iss: str | None = None,
+    browser_key: str | None = None,
 ) -> AuthorizationOutcome:
-    """The OAuth callback: check state, exchange the code, apply every rule, link in place."""
+    """The OAuth callback: check state, browser and issuer, exchange the code, apply every
+    rule, link in place.
+
+    Nothing is exchanged unless the browser is the one the member proved at the start
+    (``browser_key``, from its cookie) and the response names the issuer the authorization
+    was started with (``iss``, RFC 9207): a forwarded link or a mixed-up issuer never turns
+    someone's consent into tokens, so nothing lands in the office and the card stays free.
+
+    Raises:
+        InvalidRequest: Unknown, expired or replayed state, or a missing or wrong ``iss``
+            (``reason``).
+        Forbidden: The browser did not start this authorization (``reason=not_started_here``).
+    """
     async with ctx.uow() as uow:
         pending = await uow.repo.pending_by_state(state) if state else None
         if pending is None:
             raise errors.InvalidRequest("unknown or missing state", reason="unknown_state")
         if pending.expires_at < ctx.clock():
             raise errors.InvalidRequest("authorization expired; start again", reason="expired")
+        # Single use whatever comes next: a state seen in a browser that did not start it
+        # has leaked, and must not be completed later either.
         if not await uow.repo.consume_pending(pending.id, ctx.clock()):
             raise errors.InvalidRequest("authorization already completed", reason="replayed")
         await uow.commit()
+    if not consent_binding.browser_is_bound(pending, browser_key):
+        await _record_failure(ctx, pending, "not_started_here", None)
+        raise errors.Forbidden(
+            "this authorization was not started in this browser", reason="not_started_here"
+        )
+    expected = pending.expected_iss
+    # RFC 9207 §2.4 / RFC 9700 §4.4: one callback serves two issuers, so a response that
+    # does not name the issuer this was started with may come from the other one.
+    if not iss or not expected or not hmac.compare_digest(iss.encode(), expected.encode()):
+        await _record_failure(ctx, pending, "issuer_mismatch", None)
+        raise errors.InvalidRequest(
+            "the answer does not come from the issuer this was started with",
+            reason="issuer_mismatch",
+        )
+    if not await consent_binding.requester_still_member(ctx, pending):
+        await _record_failure(ctx, pending, "not_started_here", None)
+        raise errors.Forbidden(
+            "the member who started this no longer belongs to the office",
+            reason="not_started_here",
+        )
 
     def outcome(
         error_code: str | None = None,
@@ -256,7 +325,7 @@ async def complete_authorization(
     try:
         await _link(ctx, pending, current[0], grant)
     except errors.RuleViolation as exc:
-        details = dict(exc.details)
+        details = await _visible_details(ctx, pending, dict(exc.details))
         # The grant is of no use to us: give it back. RFC 7009 ends a JCB grant, but an
         # Amex grant holds the card until it is stopped on the member site (R10, R16).
         try:
@@ -372,6 +441,24 @@ async def _link(
         )
         await jobs.enqueue_sync(ctx, repo, account.id)
         await uow.commit()
+
+
+async def _visible_details(
+    ctx: ServiceContext, pending: PendingAuthorization, details: dict[str, object]
+) -> dict[str, object]:
+    """A refusal names another office (R5, R6) only to a member who belongs to it."""
+    holder = details.get("office_id")
+    if holder is None or holder == pending.office_id:
+        return details
+    principal = Principal(email=pending.requested_by, support_admin=pending.requested_by_admin)
+    async with ctx.uow() as uow:
+        if await access.may_see_office(uow.repo, principal, str(holder)):
+            office = await uow.repo.get_office(str(holder))
+            details["office_name"] = office.name if office else None
+            return details
+    details.pop("office_id", None)
+    details.pop("account_id", None)
+    return details
 
 
 def _primary_card(grant: GrantInfo) -> IssuerCard:

@@ -151,11 +151,16 @@ class StatementPage:
 
 @dataclass(frozen=True)
 class AuthorizationRequest:
-    """What the service keeps to finish an authorization: the URL, state and PKCE verifier."""
+    """What the service keeps to finish an authorization: the URL, state and PKCE verifier.
+
+    ``issuer_identifier`` is the issuer's identifier (RFC 8414 ``issuer``): the callback
+    accepts only an authorization response whose RFC 9207 ``iss`` names it.
+    """
 
     url: str
     state: str
     code_verifier: str
+    issuer_identifier: str
 
 
 @dataclass(frozen=True)

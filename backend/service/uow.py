@@ -121,6 +121,20 @@ class Repository(Protocol):
 
     async def consume_pending(self, pending_id: str, now: dt.datetime) -> bool: ...
 
+    async def pending_by_id(self, pending_id: str) -> PendingAuthorization | None: ...
+
+    async def count_sign_in_attempt(self, pending_id: str, limit: int) -> bool:
+        """Count one try of the one-time code; False once ``limit`` tries are spent."""
+        ...
+
+    async def use_sign_in_code(self, pending_id: str, now: dt.datetime) -> bool:
+        """Mark the one-time code used, exactly once."""
+        ...
+
+    async def bind_browser(self, pending_id: str, binding: str) -> bool:
+        """Keep the browser binding of an authorization not completed yet."""
+        ...
+
     async def statements_by_txn_ids(
         self, account_id: str, txn_ids: Sequence[str]
     ) -> dict[str, Statement]: ...

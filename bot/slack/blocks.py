@@ -111,6 +111,9 @@ def conversation_blocks(
         blocks.append(section(escape(str(reply["text"]))))
         elements: list[Block] = []
         link = reply.get("link")
+        if link and link.get("note"):
+            # The member's own DM only: the code opens the link in their browser.
+            blocks.append(context(escape(str(link["note"]))))
         if link:
             elements.append(
                 button(f"{LINK_ACTION}-{counter}", str(link["label"]), "", url=str(link["url"]))

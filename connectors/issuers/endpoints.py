@@ -11,11 +11,12 @@ METADATA_PATH = "/.well-known/oauth-authorization-server"
 
 @dataclass(frozen=True)
 class Endpoints:
-    """The OAuth endpoints of one issuer (absolute URLs)."""
+    """The OAuth endpoints of one issuer (absolute URLs) and its issuer identifier."""
 
     authorization_endpoint: str
     token_endpoint: str
     revocation_endpoint: str
+    issuer: str
 
     @classmethod
     def derived(cls, base_url: str) -> Endpoints:
@@ -25,6 +26,7 @@ class Endpoints:
             authorization_endpoint=f"{base}/oauth/authorize",
             token_endpoint=f"{base}/oauth/token",
             revocation_endpoint=f"{base}/oauth/revoke",
+            issuer=base,
         )
 
     @classmethod
@@ -32,9 +34,9 @@ class Endpoints:
         """Endpoints named by an RFC 8414 document; contract paths fill the gaps.
 
         Raises:
-            ValueError: The document is not usable: an endpoint is not text, or
-                the issuer says it does not support PKCE S256 (we never send
-                ``plain`` nor go without PKCE).
+            ValueError: The document is not usable: an endpoint is not text, the
+                issuer says it does not support PKCE S256 (we never send ``plain`` nor
+                go without PKCE), or it names another issuer than the one asked.
         """
         methods = metadata.get("code_challenge_methods_supported")
         if methods is not None and (not isinstance(methods, list) or "S256" not in methods):
@@ -46,4 +48,9 @@ class Endpoints:
             if not isinstance(value, str) or not value.startswith(("http://", "https://")):
                 raise ValueError(f"issuer metadata {name} is not an absolute URL")
             found[name] = value
-        return cls(**found)
+        issuer = metadata.get("issuer", fallback.issuer)
+        # RFC 8414 §3.3: the document's issuer must be the one it was fetched from, or a
+        # server could pass itself off as another (the mix-up attack, RFC 9700 §4.4).
+        if not isinstance(issuer, str) or issuer.rstrip("/") != fallback.issuer:
+            raise ValueError("issuer metadata names another issuer")
+        return cls(**found, issuer=issuer)

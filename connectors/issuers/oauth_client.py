@@ -168,7 +168,12 @@ class OAuthIssuerGateway:
             state=secrets.token_urlsafe(32),
             code_verifier=code_verifier,
         )
-        return AuthorizationRequest(url=url, state=state, code_verifier=code_verifier)
+        return AuthorizationRequest(
+            url=url,
+            state=state,
+            code_verifier=code_verifier,
+            issuer_identifier=endpoints.issuer,
+        )
 
     async def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
         """Trade an authorization code for tokens (sent once: codes work once).

@@ -37,8 +37,17 @@ def account_label(account: dict[str, Any]) -> str:
     return f"{account['name']} ({masked})" if masked else str(account["name"])
 
 
-def store_authorization(turn: Turn, url: str) -> None:
-    turn.slots["authorization_url"] = url
+# The callback refused the consent before anything was exchanged: it was finished in a
+# browser that did not start it, or the answer did not come from the issuer it was
+# started with. Each flow words these like its own refusals (refusal.<code>).
+BINDING_REFUSALS = frozenset({"not_started_here", "issuer_mismatch"})
+
+
+def store_authorization(turn: Turn, started: AuthorizationStart) -> None:
+    turn.slots["authorization_url"] = started.authorization_url
+    # Shown in this member's own conversation only; it opens the link in a browser that
+    # is not signed in to renkei, once, for a few minutes.
+    turn.slots["sign_in_code"] = started.sign_in_code
     turn.slots["auth_started_at"] = dt.datetime.now(dt.UTC).isoformat()
     turn.slots.pop("error_code", None)
     turn.slots.pop("stop_at_member_site", None)
@@ -46,7 +55,9 @@ def store_authorization(turn: Turn, url: str) -> None:
 
 def consent_link(turn: Turn) -> Link:
     return Link(
-        url=str(turn.slots.get("authorization_url") or ""), label="common_flow.open_consent"
+        url=str(turn.slots.get("authorization_url") or ""),
+        label="common_flow.open_consent",
+        code=str(turn.slots.get("sign_in_code") or "") or None,
     )
 
 
@@ -165,7 +176,7 @@ async def begin_consent(turn: Turn, call: Awaitable[AuthorizationStart]) -> bool
     started = await turn.attempt(call)
     if started is None:
         return False
-    store_authorization(turn, started.authorization_url)
+    store_authorization(turn, started)
     return True
 
 

@@ -25,6 +25,7 @@ from statemachine.flow import (
     value_of,
 )
 from statemachine.flows.common import (
+    BINDING_REFUSALS,
     LINKING_EVENTS,
     consent_link,
     consent_transitions,
@@ -40,6 +41,7 @@ from statemachine.replies import Link
 ID = "multi_office"
 
 KNOWN_REFUSALS = {
+    *BINDING_REFUSALS,
     "card_already_linked",
     "one_card_per_authorization",
     "supplementary_not_registered",
@@ -175,7 +177,7 @@ async def keep_here(event: EventData) -> bool:
             # R5: linked meanwhile, or by an office this member cannot see.
             await _prepare_stop(turn, None)
         return False
-    store_authorization(turn, started.authorization_url)
+    store_authorization(turn, started)
     return True
 
 
@@ -208,7 +210,7 @@ async def switch_after_stop(event: EventData) -> bool:
         )
         return False
     turn.slots.pop("still_linked", None)
-    store_authorization(turn, started.authorization_url)
+    store_authorization(turn, started)
     return True
 
 

@@ -26,6 +26,7 @@ from statemachine.flow import (
     value_of,
 )
 from statemachine.flows.common import (
+    BINDING_REFUSALS,
     LINKING_EVENTS,
     authorize_again,
     consent_link,
@@ -41,6 +42,7 @@ OTHER_CARD = "other"
 
 # Refusal codes whose words the shared catalog holds (refusal.<code>).
 KNOWN_REFUSALS = {
+    *BINDING_REFUSALS,
     "card_already_linked",
     "one_card_per_authorization",
     "supplementary_not_registered",
@@ -154,7 +156,7 @@ async def register_account(event: EventData) -> bool:
             turn.slots["unreleased"] = [issuer]  # R3: withdrawn since the issuer was offered
         return False
     turn.slots["account_id"] = started.account_id
-    store_authorization(turn, started.authorization_url)
+    store_authorization(turn, started)
     turn.slots["account_name"] = draft.name if draft is not None else name
     if not turn.slots["account_name"]:
         # The back end chose the name; not knowing it is no reason to lose the account.

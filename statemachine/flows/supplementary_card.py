@@ -25,6 +25,7 @@ from statemachine.flow import (
     value_of,
 )
 from statemachine.flows.common import (
+    BINDING_REFUSALS,
     LINKING_EVENTS,
     account_label,
     account_slot,
@@ -41,6 +42,7 @@ ID = "supplementary_card"
 
 # Refusal codes whose words the shared catalog holds (refusal.<code>).
 KNOWN_REFUSALS = {
+    *BINDING_REFUSALS,
     "card_already_linked",
     "one_card_per_authorization",
     "card_not_eligible",
@@ -221,7 +223,7 @@ async def create_account(event: EventData) -> bool:
         return False
     turn.slots["account_id"] = start.account_id
     turn.slots["account_name"] = _new_account_name(turn)
-    store_authorization(turn, start.authorization_url)
+    store_authorization(turn, start)
     return True
 
 

@@ -23,6 +23,7 @@ from statemachine.flow import (
     value_of,
 )
 from statemachine.flows.common import (
+    BINDING_REFUSALS,
     LINKING_EVENTS,
     account_label,
     account_slot,
@@ -71,7 +72,7 @@ async def start_switch(event: EventData) -> bool:
     if start is None:
         turn.slots["issuer"] = chosen["issuer"]
         return False
-    store_authorization(turn, start.authorization_url)
+    store_authorization(turn, start)
     return True
 
 
@@ -166,6 +167,7 @@ def prompt_sync_failed(turn: Turn) -> None:
 
 
 KNOWN_REFUSALS = {
+    *BINDING_REFUSALS,
     "combined_login_not_supported",
     "wrong_myjcb_id",
     "myjcb_id_already_linked",

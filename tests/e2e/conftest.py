@@ -108,6 +108,28 @@ class Renkei:
     def browser(self) -> Browser:
         return Browser(httpx.AsyncClient(timeout=30, follow_redirects=True))
 
+    async def open_start(
+        self,
+        browser: Browser,
+        start_url: str,
+        *,
+        code: str | None = None,
+        token: str | None = None,
+    ) -> httpx.Response:
+        """Open renkei's start link as the member's browser does: signed in with the
+        member's token (what the web chat does), or typing the one-time code of the
+        member's conversation (a link opened from Slack or the terminal)."""
+        if code is not None:
+            page = await browser.open(start_url)
+            assert page.status_code == 200, page.text
+            return await browser.press("確認してカード会社へ進む", fill={"code": code})
+        bearer = token or self.api.headers["Authorization"].removeprefix("Bearer ")
+        answer = await browser.client.post(
+            f"{start_url}/signed-in", headers={"Authorization": f"Bearer {bearer}"}
+        )
+        assert answer.status_code == 200, answer.text
+        return await browser.open(answer.json()["issuer_url"])
+
     async def consent(
         self,
         authorization_url: str,
@@ -115,11 +137,14 @@ class Renkei:
         user: str = "user_good",
         cards: list[str] | None = None,
         password: str = "pass_good",
+        code: str | None = None,
+        token: str | None = None,
     ) -> httpx.Response:
-        """Log in, agree (同意して次へ), tick cards, allow (許可する), go back to renkei."""
+        """Open renkei's start link in the member's browser, log in at the issuer, agree
+        (同意して次へ), tick cards, allow (許可する), go back to renkei."""
         browser = self.browser()
         try:
-            page = await browser.open(authorization_url)
+            page = await self.open_start(browser, authorization_url, code=code, token=token)
             assert page.status_code == 200, page.text
             page = await browser.press("ログイン", fill={"user_id": user, "password": password})
             assert page.status_code == 200, page.text

@@ -219,7 +219,7 @@ async def test_r13_amex_card_page_takes_exactly_one_card(renkei: Renkei) -> None
     )
     browser = renkei.browser()
     try:
-        await browser.open(created.json()["authorization_url"])
+        await renkei.open_start(browser, created.json()["authorization_url"])
         await browser.press("ログイン", fill={"user_id": "user_good", "password": "pass_good"})
         await browser.press("同意して次へ")
         page = await browser.press("許可する", tick=["amex-biz-1001", "amex-plat-3001"])
@@ -416,7 +416,7 @@ async def test_oauth_callback_refuses_unknown_and_replayed_state(renkei: Renkei)
         assert unknown.status_code == 400
     browser = renkei.browser()
     try:
-        await browser.open(url)
+        await renkei.open_start(browser, url)
         await browser.press("ログイン", fill={"user_id": "user_good", "password": "pass_good"})
         await browser.press("同意して次へ")
         await browser.press("許可する", tick=["amex-biz-1001"])

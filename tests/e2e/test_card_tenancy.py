@@ -122,7 +122,9 @@ async def test_a_declared_card_becomes_the_issuers_card_when_the_issuer_reports_
         switched = await hanako.post(f"/accounts/{account['id']}/switch-to-api")
         assert switched.status_code == 200, switched.text
         callback = await renkei.consent(
-            switched.json()["authorization_url"], cards=[issuer_card["card_ref"]]
+            switched.json()["authorization_url"],
+            cards=[issuer_card["card_ref"]],
+            token=hanako.headers["Authorization"].removeprefix("Bearer "),  # her own browser
         )
         assert callback.status_code == 200, callback.text
         linked = (await hanako.get(f"/accounts/{account['id']}")).json()

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -307,7 +308,11 @@ async def test_switch_to_api_through_slack(slack_sqlite: Slack) -> None:
     consent = await slack.reply("カード会社", after=mark)
     link = next(b["url"] for b in consent.buttons() if "url" in b)
     await slack.click(consent, next(b for b in consent.buttons() if "url" in b))  # acked only
-    back = await slack.renkei.consent(link, cards=["amex-biz-1001"])
+    # The link opens in a browser not signed in to renkei: it asks for the one-time code
+    # that only this member's DM shows.
+    code = re.search(r"確認コード: ([A-Z0-9]{4}-[A-Z0-9]{4})", consent.all_text())
+    assert code, consent.all_text()
+    back = await slack.renkei.consent(link, cards=["amex-biz-1001"], code=code.group(1))
     assert back.status_code == 200
     # The back end's webhooks move the conversation on; the DM hears how it ended.
     await slack.reply("切り替えが完了", after=mark)

@@ -100,6 +100,11 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("POST", f"{API}/accounts/{{account_id}}/card-change/new-account"): "member",
     ("GET", f"{API}/events"): "read_only",  # narrowed by office_id / account_id (filled)
     ("GET", f"{API}/oauth/callback"): "public",
+    # The start link: its page asks for the one-time code (no token is a credential there);
+    # going on from a signed-in browser is for the member who started it only.
+    ("GET", f"{API}/oauth/start/{{start_id}}"): "public",
+    ("POST", f"{API}/oauth/start/{{start_id}}"): "public",
+    ("POST", f"{API}/oauth/start/{{start_id}}/signed-in"): "creator",
     ("POST", f"{API}/issuer-webhooks/{{issuer}}"): "signed",
     ("GET", f"{API}/issuers"): "caller",
     ("GET", f"{API}/exports/{{token}}"): "link",
@@ -167,6 +172,7 @@ class Victim:
     invitation_id: str = ""
     token_id: str = ""  # a spare token of the victim's admin
     secret_ids: set[str] = field(default_factory=set)
+    start_id: str = ""  # of the victim admin's consent (used by now)
 
 
 @dataclass
@@ -298,7 +304,7 @@ async def _build_world(
     start = await _ok(
         await client.post(f"{API}/accounts/{account_id}/switch-to-api", headers=owner)
     )
-    await _consent(transport, start["authorization_url"], card="amex-biz-1001")
+    await _consent(transport, start["authorization_url"], card="amex-biz-1001", headers=owner)
     linked = await _ok(await client.get(f"{API}/accounts/{account_id}", headers=owner))
     assert linked["link"]["status"] == "active", linked
     await _ok(await client.post(f"{API}/accounts/{account_id}/sync", headers=owner))
@@ -321,6 +327,7 @@ async def _build_world(
     )
     victim.secret_ids |= {office_id, account_id, victim.card_id, conversation["id"]}
     victim.secret_ids |= {pending["id"], spare["id"]}
+    victim.start_id = start["authorization_url"].rsplit("/", 1)[1]
     statements = await _ok(
         await client.get(f"{API}/accounts/{account_id}/statements", headers=owner)
     )
@@ -352,11 +359,16 @@ async def _build_world(
     return World(app, client, headers, victim, hers["id"], her_account["id"], iter(range(10**6)))
 
 
-async def _consent(transport: httpx.AsyncBaseTransport, url: str, *, card: str) -> None:
-    """The issuer's pages, clicked through in process: log in, agree, tick, allow, back."""
+async def _consent(
+    transport: httpx.AsyncBaseTransport, url: str, *, card: str, headers: dict[str, str]
+) -> None:
+    """The member's signed-in browser opens renkei's start link, then the issuer's pages,
+    clicked through in process: log in, agree, tick, allow, back."""
     async with httpx.AsyncClient(transport=transport, follow_redirects=True, timeout=60) as web:
         browser = Browser(web)
-        page = await browser.open(url)
+        bound = await web.post(f"{url}/signed-in", headers=headers)
+        assert bound.status_code == 200, bound.text
+        page = await browser.open(bound.json()["issuer_url"])
         assert page.status_code == 200, page.text
         page = await browser.press(
             "ログイン", fill={"user_id": "user_good", "password": "pass_good"}
@@ -392,6 +404,7 @@ PATH_VALUES: dict[str, Callable[[World, Caller], str]] = {
     "email": lambda w, c: BYSTANDER,
     "invitation_id": lambda w, c: w.victim.invitation_id,
     "token_id": lambda w, c: w.victim.token_id,
+    "start_id": lambda w, c: w.victim.start_id,
     "issuer": lambda w, c: "amex",
     "name": lambda w, c: "chat.js",
 }

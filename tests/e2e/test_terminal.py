@@ -57,7 +57,9 @@ async def test_switch_to_api_from_the_terminal(renkei: Renkei) -> None:
         consent = await terminal.type(number_of(accounts, BIZ))
         link = re.search(r"→ .+?: (http\S+)", consent)
         assert link, consent
-        await renkei.consent(link.group(1), cards=["amex-biz-1001"])
+        code = re.search(r"Confirmation code: ([A-Z0-9]{4}-[A-Z0-9]{4})", consent)
+        assert code, consent  # typed into the browser the link opens
+        await renkei.consent(link.group(1), cards=["amex-biz-1001"], code=code.group(1))
         for _ in range(60):
             screen = await terminal.type("")  # Enter: read the conversation again
             if "is switched" in screen:

@@ -37,9 +37,12 @@ def _out(detail: AccountDetail) -> AccountOut:
 
 
 def _start_out(start: AuthorizationStart) -> AuthorizationStartOut:
-    # The state travels inside the URL only: it is the callback's credential.
+    # renkei's start page, not the issuer's URL: the consent is bound to the caller's browser.
     return AuthorizationStartOut(
-        account_id=start.account_id, authorization_url=start.authorization_url
+        account_id=start.account_id,
+        authorization_url=start.authorization_url,
+        sign_in_code=start.sign_in_code,
+        sign_in_code_expires_at=start.sign_in_code_expires_at,
     )
 
 
@@ -64,9 +67,11 @@ async def list_accounts(office_id: str, services: Services, caller: Caller) -> l
         "- `legacy`: issuer-website ID and password, checked at the issuer first; when the "
         "login shows several cards, `card_ref` names the one (R15: one account per card). "
         "Answers the account.\n"
-        "- `api` (R11): answers `{account_id, authorization_url}`; send the person's browser "
-        "to the URL to consent at the issuer. Refused until API linking is released to the "
-        "office (R3/R4) or when the card is already linked (R5/R14).\n"
+        "- `api` (R11): answers `{account_id, authorization_url, sign_in_code, "
+        "sign_in_code_expires_at}`: `authorization_url` is renkei's start page, which goes "
+        "on to the issuer's consent only in the caller's own browser (signed in, or typing "
+        "the one-time `sign_in_code`, shown to the caller only). Refused until API linking "
+        "is released to the office (R3/R4) or when the card is already linked (R5/R14).\n"
         "- `upload`: an account fed by statement files only. Answers the account."
     ),
 )

@@ -265,6 +265,27 @@
     }
   }
 
+  // renkei's start link goes on to the card issuer only in the member's own browser: this
+  // page is signed in, so it asks with the member's token (the answer sets an HttpOnly
+  // cookie the callback checks) instead of the one-time code.
+  const START_PATH = `${config.api}/oauth/start/`;
+  async function openStart(event, href) {
+    const url = new URL(href);
+    if (url.origin !== window.location.origin || !url.pathname.startsWith(START_PATH)) return;
+    event.preventDefault();
+    try {
+      const answer = await api("POST", `${url.pathname.slice(config.api.length)}/signed-in`);
+      const next = safeUrl(answer.issuer_url);
+      if (next) {
+        window.location.assign(next);
+        return;
+      }
+    } catch {
+      // Fall through: the start page asks for the code instead.
+    }
+    window.location.assign(href);
+  }
+
   function replyElement(reply) {
     const box = document.createElement("div");
     box.className = "reply";
@@ -280,7 +301,14 @@
       link.className = "link button-like primary";
       link.href = href;
       link.textContent = reply.link.label;
+      link.addEventListener("click", (event) => openStart(event, href));
       box.append(link);
+      if (reply.link.note) {
+        const note = document.createElement("p");
+        note.className = "text note";
+        note.textContent = reply.link.note;
+        box.append(note);
+      }
     }
     // The step's own choices first; help, back, cancel... in a quieter row below.
     const steps = reply.choices.filter((c) => !config.navigation.includes(c.value));

@@ -8,6 +8,8 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
@@ -40,6 +42,7 @@ from backend.service.ports import (
 
 ADMIN_TOKEN = "admin-token"
 WEBHOOK_SECRET = "whsec-test"
+ISSUER_ID = {"amex": "https://amex.issuer.test", "jcb": "https://jcb.issuer.test"}
 AMEX_CARD = IssuerCard(
     card_ref="amex-1001",
     product="amex_business",
@@ -64,7 +67,10 @@ class ScriptedIssuer:
     def authorization_request(self, *, redirect_uri: str) -> AuthorizationRequest:
         state = secrets.token_urlsafe(8)
         return AuthorizationRequest(
-            url=f"https://issuer.test/authorize?state={state}", state=state, code_verifier="v"
+            url=f"https://issuer.test/authorize?state={state}",
+            state=state,
+            code_verifier="v",
+            issuer_identifier=ISSUER_ID[self.issuer],
         )
 
     async def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
@@ -157,6 +163,26 @@ class Harness:
     def auth(self, email: str | None = None) -> dict[str, str]:
         token = ADMIN_TOKEN if email is None else self.tokens.issue(email)
         return {"Authorization": f"Bearer {token}"}
+
+    async def bind(self, start: dict[str, Any], who: dict[str, str]) -> tuple[str, dict[str, str]]:
+        """The member's signed-in browser opens the start link: the state of the issuer's
+        URL, and the headers the browser's cookie adds to the callback."""
+        start_id = start["authorization_url"].rsplit("/", 1)[1]
+        r = await self.client.post(f"/api/v1/oauth/start/{start_id}/signed-in", headers=who)
+        assert r.status_code == 200, r.text
+        state = parse_qs(urlparse(r.json()["issuer_url"]).query)["state"][0]
+        cookie = next(c for c in r.headers.get_list("set-cookie") if "renkei_consent_" in c)
+        return state, {"Cookie": cookie.split(";", 1)[0]}
+
+    async def callback(
+        self, start: dict[str, Any], who: dict[str, str], *, json: bool = False, **params: str
+    ) -> httpx.Response:
+        """Back from the issuer in the member's browser, as the issuer sends it."""
+        state, headers = await self.bind(start, who)
+        if json:
+            headers["Accept"] = "application/json"
+        query = {"state": state, "iss": ISSUER_ID["amex"], **params}
+        return await self.client.get("/api/v1/oauth/callback", params=query, headers=headers)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 from .conftest import AMEX_CARD, Harness
 from .test_rest_api import _linked_account, _office, _release
@@ -34,8 +33,7 @@ async def _declared_upload(api: Harness, office_id: str, who: dict[str, str]) ->
 async def _consent(api: Harness, account_id: str, who: dict[str, str]) -> str:
     r = await api.client.post(f"/api/v1/accounts/{account_id}/switch-to-api", headers=who)
     assert r.status_code == 200, r.text
-    state = parse_qs(urlparse(r.json()["authorization_url"]).query)["state"][0]
-    r = await api.client.get("/api/v1/oauth/callback", params={"state": state, "code": "c"})
+    r = await api.callback(r.json(), who, code="c")
     return r.text
 
 

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
@@ -18,7 +17,7 @@ from backend.secrets import FernetSecretBox
 from backend.service.outbox import sign
 from backend.service.ports import IssuerStatement
 
-from .conftest import AMEX_CARD, WEBHOOK_SECRET, Harness
+from .conftest import AMEX_CARD, ISSUER_ID, WEBHOOK_SECRET, Harness
 
 SECRET_FIELDS = ("password", "legacy_password", "legacy_login_id", "tokens", "code_verifier")
 
@@ -66,11 +65,13 @@ async def _linked_account(api: Harness, office_id: str, who: dict[str, str]) -> 
     )
     assert r.status_code == 201, r.text
     start = r.json()
-    assert set(start) == {"account_id", "authorization_url"}
-    state = parse_qs(urlparse(start["authorization_url"]).query)["state"][0]
-    r = await api.client.get(
-        "/api/v1/oauth/callback", params={"state": state, "code": "c"}, headers={}
-    )
+    assert set(start) == {
+        "account_id",
+        "authorization_url",
+        "sign_in_code",
+        "sign_in_code_expires_at",
+    }
+    r = await api.callback(start, who, code="c")
     assert r.status_code == 200
     assert "連携が完了しました" in r.text and "The card is linked" in r.text
     assert r.headers["referrer-policy"] == "no-referrer"
@@ -154,11 +155,11 @@ async def test_legacy_account_then_notice_and_switch(api: Harness) -> None:
     assert r.json() == [{"issuer": "amex", "account_ids": [account["id"]]}]
     r = await api.client.post(f"/api/v1/accounts/{account['id']}/switch-to-api", headers=who)
     assert r.status_code == 200, r.text
-    state = parse_qs(urlparse(r.json()["authorization_url"]).query)["state"][0]
+    state, cookie = await api.bind(r.json(), who)
     r = await api.client.get(
         "/api/v1/oauth/callback",
-        params={"state": state, "code": "c"},
-        headers={"Accept": "application/json"},
+        params={"state": state, "code": "c", "iss": ISSUER_ID["amex"]},
+        headers={"Accept": "application/json", **cookie},
     )
     assert r.status_code == 200
     assert r.json()["linked"] is True and r.json()["purpose"] == "switch"
@@ -168,11 +169,11 @@ async def test_legacy_account_then_notice_and_switch(api: Harness) -> None:
     assert switched["has_legacy_credentials"] is False  # R2
     assert switched["link"]["status"] == "active"
     _no_secrets(switched)
-    # The state is single-use.
+    # The state is single-use, even in the browser that started it.
     r = await api.client.get(
         "/api/v1/oauth/callback",
-        params={"state": state, "code": "c"},
-        headers={"Accept": "application/json"},
+        params={"state": state, "code": "c", "iss": ISSUER_ID["amex"]},
+        headers={"Accept": "application/json", **cookie},
     )
     assert r.status_code == 400
     assert r.json()["error"]["details"]["reason"] == "replayed"
@@ -190,8 +191,7 @@ async def test_second_link_of_a_card_refused_r5(api: Harness) -> None:
         json={"sync_method": "api", "issuer": "amex", "name": "Again"},
         headers=who,
     )
-    state = parse_qs(urlparse(r.json()["authorization_url"]).query)["state"][0]
-    r = await api.client.get("/api/v1/oauth/callback", params={"state": state, "code": "c"})
+    r = await api.callback(r.json(), who, code="c")
     assert r.status_code == 200
     assert "連携できませんでした" in r.text and "R5" in r.text
 
@@ -247,8 +247,7 @@ async def test_a_sync_failing_on_old_tokens_leaves_a_link_renewed_meanwhile(
         api.amex.before_page = None
         r = await api.client.post(f"/api/v1/accounts/{account_id}/reauth", headers=who)
         assert r.status_code == 200, r.text
-        state = parse_qs(urlparse(r.json()["authorization_url"]).query)["state"][0]
-        r = await api.client.get("/api/v1/oauth/callback", params={"state": state, "code": "c"})
+        r = await api.callback(r.json(), who, code="c")
         assert r.status_code == 200 and "連携が完了しました" in r.text
 
     # The page call of the running sync still carries the old grant's tokens.
@@ -348,15 +347,13 @@ async def test_callback_page_for_refusals(api: Harness) -> None:
     assert "最初から" in r.text and "start again" in r.text
     office_id = await _office(api)
     await _release(api, office_id)
+    who = api.auth("taro@example.com")
     r = await api.client.post(
         f"/api/v1/offices/{office_id}/accounts",
         json={"sync_method": "api", "issuer": "amex"},
-        headers=api.auth("taro@example.com"),
+        headers=who,
     )
-    state = parse_qs(urlparse(r.json()["authorization_url"]).query)["state"][0]
-    r = await api.client.get(
-        "/api/v1/oauth/callback", params={"state": state, "error": "access_denied"}
-    )
+    r = await api.callback(r.json(), who, error="access_denied")
     assert r.status_code == 200
     assert "許可する" in r.text
 

@@ -14,6 +14,7 @@ from tests.integration.sandbox.helpers import (
     authorize_params,
     consent_code,
     exchange,
+    link,
     parse,
     pkce,
     press,
@@ -130,11 +131,26 @@ async def test_deny_redirects_with_access_denied_and_state(client: httpx.AsyncCl
     )
     denied = await press(client, consent.text, "同意しない")
     assert denied.status_code == 303
+    meta = (await client.get("/sandbox/jcb/.well-known/oauth-authorization-server")).json()
     assert query_of(denied.headers["location"]) == {
         "error": "access_denied",
         "error_description": "the user did not agree",
         "state": "keep-me",
+        "iss": meta["issuer"],  # RFC 9207: error responses name the issuer too
     }
+
+
+@pytest.mark.parametrize("issuer", ["amex", "jcb"])
+async def test_authorization_response_names_its_issuer_rfc9207(
+    client: httpx.AsyncClient, issuer: str
+) -> None:
+    meta = (await client.get(f"/sandbox/{issuer}/.well-known/oauth-authorization-server")).json()
+    assert meta["authorization_response_iss_parameter_supported"] is True
+    _, challenge = pkce()
+    cards = await reach_card_page(client, issuer, challenge, state="s-9207")
+    done = await press(client, cards.text, "許可する", check=["21001"])
+    back = query_of(link(done.text, "renkei に戻る"))
+    assert back["iss"] == meta["issuer"] == str(client.base_url.join(f"/sandbox/{issuer}"))
 
 
 async def test_wrong_code_verifier_is_invalid_grant(client: httpx.AsyncClient) -> None:

@@ -221,7 +221,7 @@ async def test_webhooks_without_a_valid_signature_are_401(target: Target) -> Non
 
 
 async def test_issuer_webhook_signed_but_malformed_is_400(target: Target) -> None:
-    secret = target.secret("issuer-webhook-secret")
+    secret = target.secret("sandbox-webhook-secret-amex")
     async with httpx.AsyncClient(base_url=target.base_url, timeout=30) as client:
         for body in (b"{not json", b"[]", b'{"event_id": 5}', b"\xff", b"[" * 100_000):
             header = sign(secret, int(time.time()), body)

@@ -36,13 +36,18 @@ async def test_a_member_with_an_internationalised_email_talks_to_the_assistant(
 ) -> None:
     office = await renkei.office(SHOP)
     # Written in NFD and upper case: the member is the same person in NFC and lower case.
-    added = await renkei.api.put(
-        f"/offices/{office['id']}/members/{unicodedata.normalize('NFD', MEMBER).upper()}",
-        json={"role": "member"},
+    invited = await renkei.api.post(
+        f"/offices/{office['id']}/invitations",
+        json={"email": unicodedata.normalize("NFD", MEMBER).upper(), "role": "member"},
     )
-    assert added.status_code == 200, added.text
-    assert added.json()["email"] == MEMBER
+    assert invited.status_code == 201, invited.text
+    assert invited.json()["email"] == MEMBER
     token = renkei.cli("token", "create", MEMBER)
+    accepted = await renkei.api.post(
+        f"/invitations/{invited.json()['id']}/accept",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert accepted.status_code == 200, accepted.text
     async with httpx.AsyncClient(
         base_url=f"{renkei.base_url}/api/v1",
         headers={"Authorization": f"Bearer {token}"},

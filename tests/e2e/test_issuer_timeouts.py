@@ -6,7 +6,6 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.e2e.conftest import Renkei, running_renkei
@@ -39,8 +38,7 @@ async def test_a_slow_issuer_is_given_up_on_after_the_timeout(impatient_renkei: 
     assert answer.json()["error"]["code"] == "issuer_unavailable"
     # Two attempts and a backoff, with a wide margin for a busy machine: far below 15 s.
     assert elapsed < 2 * TIMEOUT + 5, elapsed
-    async with httpx.AsyncClient(base_url=renkei.base_url) as client:
-        faults = (await client.get("/sandbox/amex/control/faults")).json()["faults"]
+    faults = (await renkei.control_get("amex", "/faults"))["faults"]
     assert not [f for f in faults if f["path"] == SYNC_PATH]  # both attempts reached it
     await clear(renkei)
     assert (await sync_now(renkei, account["id"])).json()["status"] == "succeeded"

@@ -78,7 +78,10 @@ async def limited(sqlite: str, storage: str, tmp_path: Path) -> AsyncIterator[Re
 
 
 def _client(renkei: Renkei, token: str | None, address: str) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    # As a browser on renkei's own page: its requests carry renkei's Origin.
+    headers = {"Origin": renkei.base_url}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     return httpx.AsyncClient(
         base_url=renkei.base_url,
         headers=headers,

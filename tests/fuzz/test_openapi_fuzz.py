@@ -76,13 +76,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 def _member_token(url: str, owner: str, data_dir: Path, database: str) -> str:
-    """A member (not admin) of the demo offices, with a token of their own."""
-    with httpx.Client(
-        base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {owner}"}
-    ) as api:
-        for office in api.get("/offices").json():
-            added = api.put(f"/offices/{office['id']}/members/{MEMBER}", json={"role": "member"})
-            assert added.status_code == 200, added.text
+    """A member (not admin) of the demo offices, with a token of their own: invited, then
+    accepting each invitation as themselves."""
     result = subprocess.run(
         [sys.executable, "-m", "renkei.cli", "token", "create", MEMBER],
         env={**os.environ, "RENKEI_DATA_DIR": str(data_dir), "DATABASE_URL": database},
@@ -90,7 +85,21 @@ def _member_token(url: str, owner: str, data_dir: Path, database: str) -> str:
         text=True,
         check=True,
     )
-    return result.stdout.strip()
+    token = result.stdout.strip()
+    with httpx.Client(
+        base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {owner}"}
+    ) as api:
+        for office in api.get("/offices").json():
+            invited = api.post(
+                f"/offices/{office['id']}/invitations", json={"email": MEMBER, "role": "member"}
+            )
+            assert invited.status_code == 201, invited.text
+            accepted = api.post(
+                f"/invitations/{invited.json()['id']}/accept",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert accepted.status_code == 200, accepted.text
+    return token
 
 
 @pytest.fixture(scope="module")

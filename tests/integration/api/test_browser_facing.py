@@ -8,7 +8,7 @@ import io
 
 from backend.service.ports import ParsedStatementGroup
 from tests.integration.api.conftest import AMEX_CARD, Harness, parse_statement_file
-from tests.integration.api.test_rest_api import _office
+from tests.integration.api.test_rest_api import _office, join
 
 
 async def _upload_account(api: Harness, office_id: str, who: dict[str, str]) -> str:
@@ -61,12 +61,7 @@ async def test_a_csv_export_neutralises_cells_that_start_a_formula(api: Harness)
 async def test_an_upload_is_refused_by_role_before_the_file_is_read(api: Harness) -> None:
     office_id = await _office(api)
     account_id = await _upload_account(api, office_id, api.auth("taro@example.com"))
-    r = await api.client.put(
-        f"/api/v1/offices/{office_id}/members/reader@example.com",
-        json={"role": "read_only"},
-        headers=api.auth(),
-    )
-    assert r.status_code == 200, r.text
+    await join(api, office_id, "reader@example.com", "read_only")
     parsed: list[str] = []
 
     def counting_parser(data: bytes, issuer: str) -> list[ParsedStatementGroup]:

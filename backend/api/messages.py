@@ -18,6 +18,7 @@ PAGE: dict[str, Text] = {
     "title": {"ja": "カード連携 — renkei", "en": "Card link — renkei"},
     "heading_linked": {"ja": "連携が完了しました", "en": "The card is linked"},
     "heading_refused": {"ja": "連携できませんでした", "en": "The card could not be linked"},
+    "rule": {"ja": "該当するルール", "en": "Rule"},
     "back": {"ja": "チャットに戻る", "en": "Back to the chat"},
     "close": {
         "ja": "このページは閉じてかまいません。",

@@ -39,7 +39,8 @@ def redis_url() -> str:
         if _redis_answers():
             return f"redis://{REDIS[0]}:{REDIS[1]}"
         subprocess.run(["sleep", "0.1"], check=False)
-    pytest.skip("no Redis on 127.0.0.1:6379 and none could be started")
+    # A missing Redis fails loudly rather than skipping the shared-storage proof.
+    pytest.fail("no Redis on 127.0.0.1:6379 and none could be started: scripts/test installs it")
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -26,6 +26,7 @@ from bench import (
     postgres,
     report,
     resync,
+    scale_out,
     slack_ack,
 )
 from bench.machine import describe
@@ -42,6 +43,7 @@ FIGURES: dict[str, Figure] = {
     "notifications": notifications.run,
     "memory": memory.run,
     "postgres": postgres.run,
+    "scale_out": scale_out.run,
 }
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"

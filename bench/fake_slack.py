@@ -7,6 +7,7 @@ It answers the methods renkei calls with ``ok: true``, counts them, and keeps ev
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import sys
@@ -15,6 +16,7 @@ from collections import Counter
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -92,3 +94,40 @@ def create_app() -> Starlette:
 
 if __name__ == "__main__":
     uvicorn.run(create_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+
+
+# ------------------------------------------------------------------ reading the counts
+async def posts(fake: httpx.AsyncClient, channel: str) -> int:
+    """How many messages the fake took for ``channel`` (its ``/stats``)."""
+    channels: dict[str, int] = (await fake.get("/stats")).json()["channels"]
+    return channels.get(channel, 0)
+
+
+async def wait_posts(
+    fake: httpx.AsyncClient, channel: str, expected: int, seconds: float, poll: float = 0.1
+) -> int:
+    """The channel's count once it reached ``expected``, or after ``seconds``.
+
+    Not polled too often: the loop may share its event loop with the renkei it measures.
+    """
+    deadline = time.monotonic() + seconds
+    posted = await posts(fake, channel)
+    while posted < expected and time.monotonic() < deadline:
+        await asyncio.sleep(poll)
+        posted = await posts(fake, channel)
+    return posted
+
+
+async def settled_posts(
+    fake: httpx.AsyncClient, channel: str, quiet: float = 2.0, most: float = 30.0
+) -> int:
+    """The channel's count once nothing new was posted for ``quiet`` seconds."""
+    deadline = time.monotonic() + most
+    posted = await posts(fake, channel)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(quiet)
+        now = await posts(fake, channel)
+        if now == posted:
+            break
+        posted = now
+    return posted

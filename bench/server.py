@@ -85,6 +85,37 @@ def child_server(
             process.wait()
 
 
+@contextmanager
+def child_processes(
+    commands: list[list[str]], logs: Path, env: dict[str, str] | None = None
+) -> Iterator[list[int]]:
+    """``python -m <command…>`` for each command until the block ends (no port, no health
+    check: workers that take their work from the database); yields their process ids."""
+    logs.mkdir(parents=True, exist_ok=True)
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for number, command in enumerate(commands, 1):
+            with (logs / f"{command[0]}-{number}.log").open("wb") as output:
+                processes.append(
+                    subprocess.Popen(  # noqa: S603 (this interpreter, our modules)
+                        [sys.executable, "-m", *command],
+                        env=_clean_environment(env or {}),
+                        stdout=output,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        yield [process.pid for process in processes]
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 NO_RATE_LIMITS = {
     f"RENKEI_RATE_LIMIT_{name}": "off"
     for name in ("CONVERSATIONS", "CONSENTS", "UPLOADS", "DEMO_SESSIONS", "SANDBOX_PAGES")

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from backend.domain import errors
-from backend.service.outbox import verify
+from backend.domain.signatures import verify
 from bot.conversations import Conversations
 
 EVENTS_PATH = "/bot/backend-events"

@@ -8,8 +8,10 @@ transport is ``httpx.ASGITransport`` over the same app: no socket, same contract
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, TypeVar
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -22,12 +24,17 @@ from backend.api.schemas import (
     EventOut,
     ExportLinkOut,
     InvitationOut,
+    Issuer,
+    IssuerHealthOut,
     IssuerInfoOut,
+    LinkCheck,
     LinkCheckOut,
     OfficeDetailOut,
     OfficeOut,
+    RefusalCode,
     RegisteredCardsOut,
     SyncResultOut,
+    SyncStatus,
     UploadResultOut,
 )
 from statemachine.port import (
@@ -39,11 +46,14 @@ from statemachine.port import (
     CardUseInfo,
     EventInfo,
     InvitationInfo,
+    IssuerHealthInfo,
     IssuerSites,
     OfficeInfo,
     SyncInfo,
     UploadInfo,
 )
+
+JAPAN = ZoneInfo("Asia/Tokyo")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -59,11 +69,11 @@ def _seg(value: str) -> str:
 def card_info(card: CardOut) -> CardInfo:
     return CardInfo(
         id=card.id,
-        issuer=str(card.issuer),
+        issuer=card.issuer,
         masked_number=card.masked_number,
         product=card.product,
         holder_name=card.holder_name,
-        role=str(card.role),
+        role=card.role,
         basic_card_id=card.basic_card_id,
         successor_id=card.successor_id,
         api_eligible=card.api_eligible,
@@ -76,15 +86,22 @@ def account_info(account: AccountOut) -> AccountInfo:
         id=account.id,
         office_id=account.office_id,
         name=account.name,
-        issuer=str(account.issuer),
-        sync_method=str(account.sync_method),
-        status=str(account.status),
+        issuer=account.issuer,
+        sync_method=account.sync_method,
+        status=account.status,
         card=card_info(account.card) if account.card else None,
         last_synced_at=account.last_synced_at.isoformat() if account.last_synced_at else None,
         last_error=account.last_error,
-        link_status=str(account.link.status) if account.link else None,
+        link_status=account.link.status if account.link else None,
         has_legacy_credentials=account.has_legacy_credentials,
+        consent_ends_on=_day_in_japan(account.link.consent_expires_at) if account.link else None,
+        consent_expiring=bool(account.link and account.link.consent_expiring),
     )
+
+
+def _day_in_japan(moment: dt.datetime | None) -> str | None:
+    # The issuers and the offices are in Japan: a day is a day there.
+    return moment.astimezone(JAPAN).date().isoformat() if moment is not None else None
 
 
 def upload_info(result: UploadResultOut) -> UploadInfo:
@@ -127,13 +144,20 @@ class BackendClient:
         self._headers = {ACT_AS_HEADER: quote(act_as, safe="@")} if act_as else {}
 
     # ------------------------------------------------------------------ plumbing
-    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _call(
+        self, method: str, path: str, *, answers: tuple[int, ...] = (), **kwargs: Any
+    ) -> httpx.Response:
+        """Send one request; ``answers`` are 5xx statuses that carry the back end's own
+        answer (a sync's 503: the issuer is down, not the back end) when in its error shape."""
         try:
             response = await self._client.request(method, path, headers=self._headers, **kwargs)
         except httpx.HTTPError as exc:
             raise BackendUnavailable(f"{method} {path}: {type(exc).__name__}") from exc
         if response.status_code >= 500:
-            raise BackendUnavailable(f"{method} {path} answered {response.status_code}")
+            refusal = self._refusal(response) if response.status_code in answers else None
+            if refusal is None or refusal.code == "unexpected_answer":
+                raise BackendUnavailable(f"{method} {path} answered {response.status_code}")
+            raise refusal
         if response.status_code >= 400:
             raise self._refusal(response)
         return response
@@ -150,7 +174,7 @@ class BackendClient:
                 status=response.status_code,
             )
         except (ValueError, KeyError, TypeError):
-            return BackendRefusal("unexpected_answer", status=response.status_code)
+            return BackendRefusal(RefusalCode.UNEXPECTED_ANSWER, status=response.status_code)
 
     async def _get(self, path: str, model: type[M], **kwargs: Any) -> M:
         return self._parse(await self._call("GET", path, **kwargs), model)
@@ -176,8 +200,7 @@ class BackendClient:
     async def offices(self) -> list[OfficeInfo]:
         offices = await self._get_list("/offices", OfficeOut)
         return [
-            OfficeInfo(id=o.id, name=o.name, role=str(o.role), admins=tuple(o.admins))
-            for o in offices
+            OfficeInfo(id=o.id, name=o.name, role=o.role, admins=tuple(o.admins)) for o in offices
         ]
 
     async def office(self, office_id: str) -> OfficeInfo:
@@ -185,8 +208,8 @@ class BackendClient:
         return OfficeInfo(
             id=office.id,
             name=office.name,
-            role=str(office.role),
-            released_issuers=tuple(str(i) for i in office.released_issuers),
+            role=office.role,
+            released_issuers=tuple(office.released_issuers),
             admins=tuple(office.admins),
         )
 
@@ -196,7 +219,7 @@ class BackendClient:
                 id=i.id,
                 office_id=i.office_id,
                 office_name=i.office_name,
-                role=str(i.role),
+                role=i.role,
                 invited_by=i.invited_by,
             )
             for i in await self._get_list("/invitations", InvitationOut)
@@ -230,7 +253,7 @@ class BackendClient:
                 account_id=u.account_id,
                 office_id=u.office_id,
                 office_name=u.office_name,
-                sync_method=str(u.sync_method),
+                sync_method=u.sync_method,
                 api_linked=u.api_linked,
             )
             for u in uses.uses
@@ -239,7 +262,7 @@ class BackendClient:
     async def register_api_account(
         self,
         office_id: str,
-        issuer: str,
+        issuer: Issuer,
         name: str,
         *,
         card_id: str | None = None,
@@ -279,10 +302,12 @@ class BackendClient:
 
     async def sync_now(self, account_id: str) -> SyncInfo:
         try:
-            result = await self._post(f"/accounts/{_seg(account_id)}/sync", SyncResultOut)
+            result = await self._post(
+                f"/accounts/{_seg(account_id)}/sync", SyncResultOut, answers=(503,)
+            )
         except BackendRefusal as refusal:
             if refusal.status == 503:
-                return SyncInfo(status="failed", error_code=refusal.code)
+                return SyncInfo(status=SyncStatus.FAILED, error_code=refusal.code)
             raise
         return SyncInfo(
             status=result.status,
@@ -292,10 +317,13 @@ class BackendClient:
             error_code=result.error_code,
         )
 
+    async def abandon_registration(self, account_id: str) -> None:
+        await self._call("DELETE", f"/accounts/{_seg(account_id)}/registration")
+
     async def delete_account(self, account_id: str) -> None:
         await self._call("DELETE", f"/accounts/{_seg(account_id)}")
 
-    async def check_link(self, account_id: str) -> str:
+    async def check_link(self, account_id: str) -> LinkCheck:
         answer = await self._post(f"/accounts/{_seg(account_id)}/link/check", LinkCheckOut)
         return answer.status
 
@@ -357,16 +385,27 @@ class BackendClient:
         )
         return account_info(account)
 
-    async def issuer_sites(self) -> dict[str, IssuerSites]:
+    async def issuer_sites(self) -> dict[Issuer, IssuerSites]:
         sites = await self._get_list("/issuers", IssuerInfoOut)
         return {
-            str(s.issuer): IssuerSites(
-                issuer=str(s.issuer),
+            s.issuer: IssuerSites(
+                issuer=s.issuer,
                 member_site_url=s.member_site_url,
                 card_registration_url=s.card_registration_url,
                 external_services_url=s.external_services_url,
             )
             for s in sites
+        }
+
+    async def issuer_health(self) -> dict[str, IssuerHealthInfo]:
+        answers = await self._get_list("/issuers/health", IssuerHealthOut)
+        return {
+            str(h.issuer): IssuerHealthInfo(
+                issuer=str(h.issuer),
+                state=h.state,
+                failing_since=h.failing_since.isoformat() if h.failing_since else None,
+            )
+            for h in answers
         }
 
     async def export_link(self, account_id: str) -> str:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
+import authlib.deprecate  # noqa: F401 - installs its warning filter before ours, below
 import typer
 import uvicorn
 
 from renkei.settings import Settings, SettingsError, check_settings
 
 # authlib 1.9 announces its move to "httpx2", which renkei does not use yet: not the
-# operator's concern on every start.
+# operator's concern on every start. authlib puts an "always" filter for its warnings in
+# front when imported, so it is imported first and this filter goes in front of it.
 warnings.filterwarnings("ignore", message="The httpx module is deprecated")
 
 app = typer.Typer(help="renkei: card statements by issuer API, and a guided support assistant.")
@@ -25,18 +26,31 @@ app.add_typer(token_app, name="token")
 app.add_typer(keys_app, name="keys")
 slack_app = typer.Typer(help="The Slack app.")
 app.add_typer(slack_app, name="slack")
+jobs_app = typer.Typer(help="Background work: syncs, webhook deliveries, scheduled syncs.")
+app.add_typer(jobs_app, name="jobs")
 
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    jobs: Annotated[
+        bool,
+        typer.Option(
+            "--jobs/--no-jobs",
+            help="Run background work in this process too; --no-jobs serves the web only "
+            "(PostgreSQL, with `renkei worker` processes beside it).",
+        ),
+    ] = True,
 ) -> None:
     """Start renkei: API, sandbox issuers, job runner; SQLite in the data directory by default."""
     from renkei.bootstrap import SANDBOX_CONTROL_KEY_FILE, create_app, sandbox_control_key
+    from renkei.logs import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = Settings()
+    configure_logging(settings.log_format)
+    if not jobs:
+        settings = settings.model_copy(update={"run_jobs": False})
     if "public_url" not in settings.model_fields_set:
         settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
     try:
@@ -52,7 +66,9 @@ def serve(
             f"(X-Sandbox-Key): {sandbox_control_key(settings)}  "
             f"(in {settings.data_dir / SANDBOX_CONTROL_KEY_FILE})"
         )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    # JSON lines: uvicorn's loggers go through the root's formatter instead of its own.
+    log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=log_config)
 
 
 @app.command()
@@ -61,7 +77,11 @@ def sandbox(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
 ) -> None:
     """Run only the simulated Amex and JCB issuers."""
-    from renkei.bootstrap import SANDBOX_CONTROL_KEY_FILE, sandbox_control_key
+    from renkei.bootstrap import (
+        SANDBOX_CONTROL_KEY_FILE,
+        SANDBOX_STATE_FILE,
+        sandbox_control_key,
+    )
     from sandbox import create_app as create_sandbox
 
     settings = Settings()
@@ -70,12 +90,96 @@ def sandbox(
         f"sandbox issuers on http://{host}:{port}; control API key (X-Sandbox-Key): {key}  "
         f"(in {settings.data_dir / SANDBOX_CONTROL_KEY_FILE})"
     )
-    uvicorn.run(create_sandbox(control_key=key), host=host, port=port, log_level="info")
+    sandbox_app = create_sandbox(control_key=key, state_file=settings.data_dir / SANDBOX_STATE_FILE)
+    uvicorn.run(sandbox_app, host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(
+    name: Annotated[
+        str | None, typer.Option(help="Shown in `renkei jobs list` and the logs.")
+    ] = None,
+) -> None:
+    """Run background work (PostgreSQL): syncs, webhook deliveries, scheduled syncs.
+
+    Start any number, on any machine that reaches the database; stop with SIGTERM.
+    """
+    import os
+    import socket
+
+    from renkei.bootstrap import run_worker
+    from renkei.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_format)
+    try:
+        check_settings(settings)
+        asyncio.run(run_worker(settings, name or f"{socket.gethostname()}-{os.getpid()}"))
+    except SettingsError as exc:
+        typer.echo(f"renkei cannot start: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: Annotated[
+        str | None,
+        typer.Option(help="queued, running, done, failed or cancelled; all when omitted."),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Newest first, at most this many.")] = 50,
+) -> None:
+    """The newest jobs: id, task, status, lock, attempts, when due, arguments."""
+    from backend.db.job_store import STATUSES
+    from renkei.bootstrap import job_admin
+
+    if status is not None and status not in STATUSES:
+        raise typer.BadParameter(f"status is one of {', '.join(STATUSES)}")
+
+    async def run() -> list[Any]:
+        async with job_admin(Settings()) as admin:
+            return list(await admin.list_jobs(status, limit))
+
+    for job in asyncio.run(run()):
+        due = job.run_at.isoformat() if job.run_at else "-"
+        typer.echo(
+            f"{job.id}  {job.kind}  {job.status}  lock={job.lock or '-'}  "
+            f"attempts={job.attempts}  due={due}  {job.args}"
+        )
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: Annotated[int, typer.Argument(help="The job's id.")]) -> None:
+    """Run a failed job again, now."""
+    from renkei.bootstrap import job_admin
+
+    async def run() -> bool:
+        async with job_admin(Settings()) as admin:
+            return bool(await admin.requeue(job_id, dt.datetime.now(dt.UTC)))
+
+    if not asyncio.run(run()):
+        typer.echo(f"no failed job {job_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"job {job_id} queued again")
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: Annotated[int, typer.Argument(help="The job's id.")]) -> None:
+    """Keep a queued job from running (on PostgreSQL, a running one is asked to stop)."""
+    from renkei.bootstrap import job_admin
+
+    async def run() -> bool:
+        async with job_admin(Settings()) as admin:
+            return bool(await admin.cancel(job_id))
+
+    if not asyncio.run(run()):
+        typer.echo(f"no queued job {job_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"job {job_id} cancelled")
 
 
 @app.command()
 def migrate() -> None:
-    """Apply the database migrations."""
+    """Apply the database migrations (renkei's and, on PostgreSQL, Procrastinate's)."""
     from backend.db.engine import make_engine
     from backend.db.engine import migrate as run_migrations
 
@@ -98,13 +202,21 @@ def chat(
     port: Annotated[int, typer.Option(help="Port of the embedded service.")] = 8000,
 ) -> None:
     """Talk to the assistant in this terminal: numbered choices, free text, issuer links."""
+    from i18n import render
     from renkei.terminal_run import run_terminal_chat
 
     if locale not in ("ja", "en"):
         raise typer.BadParameter("locale is ja or en")
     if url is not None and (token is None or user is None):
         raise typer.BadParameter("--url needs --token and --user")
-    asyncio.run(run_terminal_chat(url, token, user, locale, office, port))
+    try:
+        status = asyncio.run(run_terminal_chat(url, token, user, locale, office, port))
+    except KeyboardInterrupt:
+        # Ctrl-C ends the chat at once, with a goodbye rather than a traceback.
+        typer.echo("")
+        typer.echo(render("terminal.bye", locale))
+        raise typer.Exit(130) from None
+    raise typer.Exit(status)
 
 
 @app.command()

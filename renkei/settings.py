@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,8 +32,17 @@ class Settings(BaseSettings):
     # Mount the simulated issuers under /sandbox. Unset: on exactly when no issuer URL is
     # configured, so a production setup never serves them by default.
     sandbox: bool | None = None
-    run_jobs: bool = True  # run the in-process job runner in `serve`
+    run_jobs: bool = True  # run background work inside `serve` (off: `serve --no-jobs`)
     sync_interval_minutes: float = 360  # every account is synced at least this often
+    sync_lease_seconds: float = Field(default=600, gt=0)  # a dead sync's account waits this long
+    # Workers on PostgreSQL (Procrastinate): heartbeat, when a silent worker counts as
+    # dead (its jobs run again), how often that is checked,
+    # and how many jobs one worker process runs side by side (cron: six fields, seconds last).
+    worker_heartbeat_seconds: float = Field(default=10, gt=0)
+    worker_stalled_seconds: float = Field(default=30, gt=0)
+    worker_recover_cron: str = "* * * * * */15"
+    worker_concurrency: int = Field(default=4, gt=0)
+    log_format: Literal["text", "json"] = "text"  # json: one object a line, for a collector
 
     amex_member_site_url: str | None = None  # default: the sandbox's member site
     jcb_member_site_url: str | None = None

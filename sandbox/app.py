@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import httpx
@@ -15,6 +16,7 @@ from sandbox.legacy import build_legacy_router
 from sandbox.member_site import build_member_router
 from sandbox.oauth import build_oauth_router, metadata
 from sandbox.pages import build_pages_router
+from sandbox.persistence import SaveAfterRequest
 from sandbox.rate_limits import DEFAULT_PAGE_LIMIT, PageLimiter, PageRateLimiter
 from sandbox.resource_api import build_resource_router
 from sandbox.security import SecurityHeaders
@@ -73,6 +75,8 @@ def create_issuer_app(
     app.include_router(build_member_router(state, issuer))
     app.include_router(build_control_router(state, issuer))
     app.add_middleware(FaultInjector, state=state, issuer=issuer)
+    # Outside the fault injector: a fault's countdown is state too.
+    app.add_middleware(SaveAfterRequest, state=state)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(PageRateLimiter, limiter=page_limiter or PageLimiter())
     limits.install(app)
@@ -92,11 +96,12 @@ def create_app(
     page_rate_limit: str = DEFAULT_PAGE_LIMIT,
     rate_limit_storage_url: str = "memory://",
     rate_limit_namespace: str = "sandbox",
+    state_file: Path | None = None,
 ) -> FastAPI:
     """Both simulated issuers in one app: Amex at ``/sandbox/amex``, JCB at ``/sandbox/jcb``.
 
-    The two share one in-memory state (clock, settings, clients), seeded with the
-    demo data. The app can be served alone or mounted at ``""`` in a bigger app.
+    The two share one state (clock, settings, clients), seeded with the demo data
+    on the first start. The app can be served alone or mounted at ``""`` in a bigger app.
 
     Args:
         clients: OAuth clients; ``None`` registers the demo client ``renkei-demo``.
@@ -106,12 +111,17 @@ def create_app(
         page_rate_limit: Pages per client address (a ``limits`` expression, or "off").
         rate_limit_storage_url: ``memory://``, or ``redis://host:port`` to share counts.
         rate_limit_namespace: Prefix of the counters in a shared storage.
+        state_file: The SQLite file the issuers' state is kept in, read back at the
+            next start; ``None`` keeps it in memory (tests that need no restart).
 
     Returns:
         The FastAPI app; its ``state.sandbox`` is the shared `SandboxState`.
     """
     state = SandboxState(
-        clients=clients, control_key=control_key, webhook_transport=webhook_transport
+        clients=clients,
+        control_key=control_key,
+        webhook_transport=webhook_transport,
+        state_file=state_file,
     )
     app = FastAPI(title="renkei sandbox issuers", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sandbox = state
@@ -128,9 +138,7 @@ def create_app(
             rfc8414_metadata,
             include_in_schema=False,
         )
-    limiter = PageLimiter(
-        page_rate_limit, rate_limit_storage_url, namespace=rate_limit_namespace
-    )
+    limiter = PageLimiter(page_rate_limit, rate_limit_storage_url, namespace=rate_limit_namespace)
     for issuer in ISSUERS:
         app.mount(
             f"/sandbox/{issuer}",

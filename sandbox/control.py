@@ -6,10 +6,11 @@ import hmac
 from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from sandbox.cards import CardError, confirm_all, create_card, set_statements, upgrade_card
+from sandbox.expiry import tick
 from sandbox.grants import (
     S256_CHALLENGE,
     ConsentError,
@@ -19,6 +20,7 @@ from sandbox.grants import (
     stop_grant,
 )
 from sandbox.state import Card, ClientRegistration, Fault, Issuer, IssuerData, SandboxState, User
+from sandbox.web import issuer_base_url
 from sandbox.webhooks import (
     build_event,
     deliver,
@@ -91,6 +93,9 @@ class AuthorizeBody:
     state: str
     code_challenge: str
     card_ids: list[str] = field(default_factory=list)
+    # This consent's own lifetime, in place of the issuer's setting (a demo link that
+    # ends within days); 0 never ends.
+    consent_lifetime_days: int | None = None
 
 
 @dataclass
@@ -113,11 +118,15 @@ class ClockBody:
 
 @dataclass
 class SettingsBody:
-    """`POST /control/settings`."""
+    """`POST /control/settings`; the last four change only the issuer of the path."""
 
     jcb_confirmation_delay: int | None = None
     access_token_ttl: int | None = None
     webhook_retry_delay: float | None = None
+    consent_lifetime_days: int | None = None
+    expiring_notice_days: int | None = None
+    refresh_policy: Literal["strict", "grace"] | None = None
+    refresh_grace_seconds: int | None = None
 
 
 @dataclass
@@ -237,7 +246,7 @@ def build_control_router(state: SandboxState, issuer: Issuer) -> APIRouter:
         return {"old": card.as_json(), "new": new_card.as_json()}
 
     @router.post("/authorize", response_model=None)
-    async def authorize(body: AuthorizeBody) -> dict[str, Any] | JSONResponse:
+    async def authorize(body: AuthorizeBody, request: Request) -> dict[str, Any] | JSONResponse:
         data = data_of()
         client = state.clients.get(body.client_id)
         if client is None:
@@ -262,8 +271,9 @@ def build_control_router(state: SandboxState, issuer: Issuer) -> APIRouter:
             code_challenge=body.code_challenge,
             user_id=body.user_id,
             card_ids=card_ids,
+            lifetime_days=body.consent_lifetime_days,
         )
-        return {"code": code, "state": body.state}
+        return {"code": code, "state": body.state, "iss": issuer_base_url(request)}
 
     @router.get("/grants")
     async def grants() -> dict[str, Any]:
@@ -336,7 +346,13 @@ def build_control_router(state: SandboxState, issuer: Issuer) -> APIRouter:
     async def clock(body: ClockBody) -> dict[str, Any]:
         state.clock.advance(body.advance_seconds)
         released = release_due(state)
-        return {"now": state.now(), "offset": state.clock.offset, "released": released}
+        consents = tick(state)
+        return {
+            "now": state.now(),
+            "offset": state.clock.offset,
+            "released": released,
+            **consents,
+        }
 
     @router.get("/clock")
     async def read_clock() -> dict[str, Any]:
@@ -350,6 +366,20 @@ def build_control_router(state: SandboxState, issuer: Issuer) -> APIRouter:
             state.settings.access_token_ttl = max(1, body.access_token_ttl)
         if body.webhook_retry_delay is not None:
             state.settings.webhook_retry_delay = max(0.0, body.webhook_retry_delay)
+        own = state.settings.of(issuer)
+        if body.consent_lifetime_days is not None:
+            # Applies to consents given from now on, as an issuer's new terms would.
+            own.consent_lifetime_days = max(0, body.consent_lifetime_days)
+        if body.expiring_notice_days is not None:
+            own.expiring_notice_days = max(0, body.expiring_notice_days)
+        if body.refresh_policy is not None:
+            own.refresh_policy = body.refresh_policy
+        if body.refresh_grace_seconds is not None:
+            own.refresh_grace_seconds = max(0, body.refresh_grace_seconds)
+        return asdict(state.settings)
+
+    @router.get("/settings")
+    async def read_settings() -> dict[str, Any]:
         return asdict(state.settings)
 
     @router.post("/faults", status_code=201, response_model=None)

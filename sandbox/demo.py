@@ -56,6 +56,51 @@ def _seed_amex(state: SandboxState) -> None:
     set_statements(
         state, "amex", supplementary, count=DEMO_STATEMENTS, pending=DEMO_PENDING, historical=True
     )
+    _seed_amex_family(state)
+    _seed_amex_renewal(state)
+
+
+def _seed_amex_family(state: SandboxState) -> None:
+    """A second online-service ID whose supplementary card was registered to it after
+    renkei first saw the ID (renkei's demo notes the basic card alone as seen): the first
+    sync after a fresh start finds the new card, and renkei offers it."""
+    state.issuers["amex"].users["user_family"] = User("user_family", DEMO_PASSWORD)
+    for card_id, holder, masked, role, basic in (
+        ("amex-biz-7001", "YAMADA JIRO", "XXXX-XXXXXX-71001", "basic", None),
+        ("amex-biz-7002", "YAMADA YOKO", "XXXX-XXXXXX-71002", "supplementary", "amex-biz-7001"),
+    ):
+        card = create_card(
+            state,
+            "amex",
+            user_id="user_family",
+            card_id=card_id,
+            product="amex_business",
+            holder_name=holder,
+            masked_number=masked,
+            role="basic" if role == "basic" else "supplementary",
+            basic_card_id=basic,
+        )
+        set_statements(
+            state, "amex", card, count=DEMO_STATEMENTS, pending=DEMO_PENDING, historical=True
+        )
+
+
+def _seed_amex_renewal(state: SandboxState) -> None:
+    """An online-service ID whose card renkei's demo links by API at its first start, with
+    a consent that ends within days: the warnings and the renewal show at once."""
+    state.issuers["amex"].users["user_renewal"] = User("user_renewal", DEMO_PASSWORD)
+    card = create_card(
+        state,
+        "amex",
+        user_id="user_renewal",
+        card_id="amex-biz-8001",
+        product="amex_business",
+        holder_name="YAMADA SABURO",
+        masked_number="XXXX-XXXXXX-81001",
+    )
+    set_statements(
+        state, "amex", card, count=DEMO_STATEMENTS, pending=DEMO_PENDING, historical=True
+    )
 
 
 def _seed_jcb(state: SandboxState) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sandbox.state import (
     AMEX_API_PRODUCTS,
     AUTHORIZATION_CODE_TTL,
+    DAY_SECONDS,
     AuthorizationCode,
     Card,
     Grant,
@@ -83,6 +84,11 @@ def _amex_choice(state: SandboxState, data: IssuerData, client_id: str, card: Ca
         # R1: only the business cards can be API-linked.
         return CardChoice(card, False, "このカードは API 連携の対象外です。")
     holder = data.active_grant_holding(client_id, card.card_id)
+    notice_days = state.settings.of("amex").expiring_notice_days
+    if holder is not None and holder.in_renewal_window(state.now(), notice_days):
+        # A consent near its end is given again in place: the new grant takes over
+        # the card when its code is exchanged (`supersede`), nothing to stop first.
+        return CardChoice(card, True)
     if holder is not None:
         # R5/R10: the existing link must be stopped on the member site first.
         client = state.clients.get(client_id)
@@ -138,10 +144,17 @@ def issue_code(
     code_challenge: str,
     user_id: str,
     card_ids: list[str],
+    lifetime_days: int | None = None,
 ) -> str:
-    """Record the consent as a pending grant and issue a 60-second code for it."""
+    """Record the consent as a pending grant and issue a 60-second code for it.
+
+    ``lifetime_days`` overrides the issuer's consent lifetime for this grant alone.
+    """
     data = state.issuers[issuer]
     combined = issuer == "jcb" and bool(data.users[user_id].combined_of)
+    lifetime = (
+        state.settings.of(issuer).consent_lifetime_days if lifetime_days is None else lifetime_days
+    )
     grant = Grant(
         grant_id=new_id("grant"),
         issuer=issuer,
@@ -153,6 +166,7 @@ def issue_code(
         scope=GRANTED_SCOPE,
         user_ids=data.login_user_ids(user_id) if issuer == "jcb" else [],
         created_at=state.now(),
+        expires_at=state.now() + lifetime * DAY_SECONDS if lifetime > 0 else None,
     )
     data.grants[grant.grant_id] = grant
     code = new_id("code", 24)
@@ -167,6 +181,24 @@ def issue_code(
     return code
 
 
+def renewed_grants(state: SandboxState, issuer: Issuer, grant: Grant) -> list[Grant]:
+    """The active grants a new consent renews: same client and ID, near their end.
+
+    For Amex they also share the card; a JCB grant follows the ID (R9).
+    """
+    notice_days = state.settings.of(issuer).expiring_notice_days
+    return [
+        other
+        for other in state.issuers[issuer].grants.values()
+        if other.grant_id != grant.grant_id
+        and other.status == "active"
+        and other.client_id == grant.client_id
+        and other.subject == grant.subject
+        and (issuer == "jcb" or set(other.card_ids) == set(grant.card_ids))
+        and other.in_renewal_window(state.now(), notice_days)
+    ]
+
+
 def stop_grant(state: SandboxState, issuer: Issuer, grant: Grant, *, by: str) -> bool:
     """Stop a grant and revoke its tokens; returns whether it was running.
 
@@ -174,7 +206,8 @@ def stop_grant(state: SandboxState, issuer: Issuer, grant: Grant, *, by: str) ->
         state: The sandbox.
         issuer: The grant's issuer.
         grant: The grant.
-        by: Who stopped it: ``member_site``, ``control`` or ``revocation``.
+        by: Who stopped it: ``member_site``, ``control``, ``revocation``, ``expired``
+            (its consent ended) or ``renewed`` (a new consent took its place).
     """
     if grant.status == "stopped":
         return False

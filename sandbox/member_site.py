@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -15,7 +15,8 @@ from sandbox.cards import CardError, next_card_id, upgrade_card
 from sandbox.grants import stop_grant
 from sandbox.legacy import open_session, session_cookie, session_user, website_cards
 from sandbox.state import JCB_API_PRODUCTS, LEGACY_SESSION_TTL, Issuer, SandboxState
-from sandbox.web import mount_prefix, render
+from sandbox.way_back import NEXT_PARAM, RETURN_PARAM, WayBack, safe_next, way_back
+from sandbox.web import mount_prefix, render, route_path
 from sandbox.webhooks import notify_link_revoked, notify_statements
 
 NOTICES = {
@@ -38,9 +39,14 @@ class _Site:
     site, so SameSite cookies are sent), cannot know it and cannot stop a grant.
     """
 
-    def __init__(self, issuer: Issuer) -> None:
+    def __init__(self, state: SandboxState, issuer: Issuer) -> None:
         self.issuer: Issuer = issuer
-        self._csrf_key = secrets.token_bytes(32)
+        self._state = state
+
+    @property
+    def _csrf_key(self) -> bytes:
+        # Read each time: a reset or a restart reads the state's key anew.
+        return self._state.site_key + self.issuer.encode()
 
     def csrf(self, request: Request) -> str:
         session = request.cookies.get(session_cookie(self.issuer), "")
@@ -58,14 +64,65 @@ class _Site:
         message = "このページの有効期限が切れました。もう一度やり直してください。"
         return render(request, self.issuer, "error.html", status_code=403, message=message)
 
+    @staticmethod
+    def site_path(request: Request) -> str:
+        return f"{mount_prefix(request)}/member"
+
+    def next_page(self, request: Request, raw: str | None) -> str | None:
+        """The page asked for before the login, when it is one of this site's."""
+        return safe_next(raw, self.site_path(request))
+
+    def back(self, request: Request, next_page: str | None = None) -> WayBack | None:
+        """The way back to the client that linked here: its ``return_to``, or the one
+        inside the page asked for before the login."""
+        raw = request.query_params.get(RETURN_PARAM)
+        if raw is None and next_page is not None:
+            raw = parse_qs(urlsplit(next_page).query).get(RETURN_PARAM, [None])[0]
+        return way_back(raw, self._state.clients.values())
+
+    def keep(self, request: Request) -> str:
+        """The query that carries the way back on to the next page of the site."""
+        back = self.back(request)
+        return f"?{urlencode({RETURN_PARAM: back.url})}" if back else ""
+
     def go(self, request: Request, path: str, notice: str | None = None) -> Response:
-        url = f"{mount_prefix(request)}/member{path}"
-        return RedirectResponse(f"{url}?done={notice}" if notice else url, status_code=303)
+        params = {"done": notice} if notice else {}
+        back = self.back(request)
+        if back is not None:
+            params[RETURN_PARAM] = back.url
+        url = f"{self.site_path(request)}{path}"
+        return RedirectResponse(f"{url}?{urlencode(params)}" if params else url, status_code=303)
+
+    def login_first(self, request: Request, page: str | None = None) -> Response:
+        """To the login, which then brings the person to the page they asked for.
+
+        Args:
+            request: A request without a session.
+            page: The page a posted form belongs to; ``None`` for the page asked for.
+        """
+        if page is None:
+            query = request.url.query
+            target = f"{mount_prefix(request)}{route_path(request.scope)}"
+            target += f"?{query}" if query else ""
+        else:
+            target = f"{self.site_path(request)}{page}{self.keep(request)}"
+        wanted = self.next_page(request, target)
+        url = f"{self.site_path(request)}/login"
+        if wanted is not None:
+            url += f"?{urlencode({NEXT_PARAM: wanted})}"
+        return RedirectResponse(url, status_code=303)
 
     def page(self, request: Request, template: str, **context: Any) -> Response:
         notice = NOTICES.get(request.query_params.get("done", ""))
         return render(
-            request, self.issuer, template, notice=notice, csrf=self.csrf(request), **context
+            request,
+            self.issuer,
+            template,
+            notice=notice,
+            csrf=self.csrf(request),
+            back=self.back(request),
+            keep=self.keep(request),
+            **context,
         )
 
 
@@ -78,16 +135,28 @@ def build_member_router(state: SandboxState, issuer: Issuer) -> APIRouter:
     """
     router = APIRouter(prefix="/member", include_in_schema=False)
     data = state.issuers[issuer]
-    site = _Site(issuer)
+    site = _Site(state, issuer)
     go, page = site.go, site.page
 
     @router.get("/login")
     async def login_page(request: Request) -> Response:
-        return render(request, issuer, "member_login.html")
+        wanted = site.next_page(request, request.query_params.get(NEXT_PARAM))
+        if wanted is not None and session_user(state, issuer, request) is not None:
+            return RedirectResponse(wanted, status_code=303)  # logged in already
+        return render(
+            request,
+            issuer,
+            "member_login.html",
+            next_page=wanted,
+            back=site.back(request, wanted),
+            keep=site.keep(request),
+        )
 
     @router.post("/login")
     async def login(request: Request) -> Response:
         form = await request.form()
+        # Only a page of this site: a `next` naming another site is dropped (no open redirect).
+        wanted = site.next_page(request, str(form.get(NEXT_PARAM, "")))
         session = open_session(
             state, issuer, str(form.get("user_id", "")), str(form.get("password", ""))
         )
@@ -98,8 +167,11 @@ def build_member_router(state: SandboxState, issuer: Issuer) -> APIRouter:
                 "member_login.html",
                 status_code=401,
                 error="ユーザーIDまたはパスワードが正しくありません。",
+                next_page=wanted,
+                back=site.back(request, wanted),
+                keep=site.keep(request),
             )
-        response = go(request, "/")
+        response = RedirectResponse(wanted, status_code=303) if wanted else go(request, "/")
         response.set_cookie(
             session_cookie(issuer),
             session,
@@ -123,7 +195,7 @@ def build_member_router(state: SandboxState, issuer: Issuer) -> APIRouter:
     async def home(request: Request) -> Response:
         user_id = session_user(state, issuer, request)
         if user_id is None:
-            return go(request, "/login")
+            return site.login_first(request)
         return page(
             request,
             "member_home.html",
@@ -145,14 +217,14 @@ def _add_amex_pages(router: APIRouter, state: SandboxState, site: _Site) -> None
     @router.get("/settings")
     async def settings(request: Request) -> Response:
         if session_user(state, "amex", request) is None:
-            return go(request, "/login")
+            return site.login_first(request)
         return page(request, "member_settings.html")
 
     @router.get("/settings/services")
     async def services(request: Request) -> Response:
         user_id = session_user(state, "amex", request)
         if user_id is None:
-            return go(request, "/login")
+            return site.login_first(request)
         rows = []
         for grant in data.grants.values():
             if grant.status != "active" or grant.subject != user_id:
@@ -174,7 +246,7 @@ def _add_amex_pages(router: APIRouter, state: SandboxState, site: _Site) -> None
     async def stop(request: Request, grant_id: str) -> Response:
         user_id = session_user(state, "amex", request)
         if user_id is None:
-            return go(request, "/login")
+            return site.login_first(request, "/settings/services")
         if await site.form(request) is None:
             return site.refused(request)
         grant = data.grants.get(grant_id)
@@ -191,7 +263,7 @@ def _add_amex_pages(router: APIRouter, state: SandboxState, site: _Site) -> None
     async def cards_page(request: Request) -> Response:
         user_id = session_user(state, "amex", request)
         if user_id is None:
-            return go(request, "/login")
+            return site.login_first(request)
         unregistered = [card for card in data.cards_of_user(user_id) if not card.registered]
         return page(request, "member_cards.html", cards=unregistered)
 
@@ -199,7 +271,7 @@ def _add_amex_pages(router: APIRouter, state: SandboxState, site: _Site) -> None
     async def register(request: Request) -> Response:
         user_id = session_user(state, "amex", request)
         if user_id is None:
-            return go(request, "/login")
+            return site.login_first(request, "/settings/cards")
         form = await site.form(request)
         if form is None:
             return site.refused(request)
@@ -221,7 +293,7 @@ def _add_jcb_pages(router: APIRouter, state: SandboxState, site: _Site) -> None:
     async def combined_page(request: Request) -> Response:
         user_id = session_user(state, "jcb", request)
         if user_id is None:
-            return go(request, "/login")
+            return site.login_first(request)
         grouped = data.users[user_id].combined_of
         return page(request, "member_combined.html", grouped=grouped)
 
@@ -229,7 +301,7 @@ def _add_jcb_pages(router: APIRouter, state: SandboxState, site: _Site) -> None:
     async def combine(request: Request) -> Response:
         user_id = session_user(state, "jcb", request)
         if user_id is None:
-            return go(request, "/login")
+            return site.login_first(request, "/combined")
         form = await site.form(request)
         if form is None:
             return site.refused(request)
@@ -252,7 +324,7 @@ def _add_jcb_pages(router: APIRouter, state: SandboxState, site: _Site) -> None:
     async def uncombine(request: Request) -> Response:
         user_id = session_user(state, "jcb", request)
         if user_id is None:
-            return go(request, "/login")
+            return site.login_first(request, "/combined")
         form = await site.form(request)
         if form is None:
             return site.refused(request)
@@ -264,7 +336,7 @@ def _add_jcb_pages(router: APIRouter, state: SandboxState, site: _Site) -> None:
     async def card_change_page(request: Request) -> Response:
         user_id = session_user(state, "jcb", request)
         if user_id is None:
-            return go(request, "/login")
+            return site.login_first(request)
         cards = [
             card
             for card in data.cards_of_user(user_id)
@@ -278,7 +350,7 @@ def _add_jcb_pages(router: APIRouter, state: SandboxState, site: _Site) -> None:
     async def card_change(request: Request) -> Response:
         user_id = session_user(state, "jcb", request)
         if user_id is None:
-            return go(request, "/login")
+            return site.login_first(request, "/card-change")
         form = await site.form(request)
         if form is None:
             return site.refused(request)

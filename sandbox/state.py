@@ -1,23 +1,26 @@
-"""In-memory state of one sandbox: clock, clients, and per-issuer users, cards and grants.
+"""The state of one sandbox: clock, clients, and per-issuer users, cards and grants.
 
 One `SandboxState` is shared by the Amex and JCB apps of one `create_app` call, so
 the clock, the settings and the client registry are common to both issuers, while
-users, cards, grants, tokens and faults belong to one issuer.
+users, cards, grants, tokens and faults belong to one issuer. Routes work on it in
+memory; given a state file, it is saved there after every change (`sandbox.store`)
+and read back at the next start.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 
 from sandbox.statements import StatementLedger
+from sandbox.store import JOURNALED, Row, SandboxStore, Tracked, TrackedDict
 
 Issuer = Literal["amex", "jcb"]
 ISSUERS: tuple[Issuer, ...] = ("amex", "jcb")
@@ -99,6 +102,45 @@ class SandboxClock:
         self.offset += max(0.0, seconds)
 
 
+RefreshPolicy = Literal["strict", "grace"]
+DAY_SECONDS = 86_400
+# How long a consent lasts before the person must give it again. Neither issuer
+# publishes its figure for API links; these follow the two shapes seen in practice:
+# a yearly renewal (Amex, as for its card-member consents) and the 90-day
+# re-authentication of open-banking regimes (JCB), so both paths get exercised.
+DEFAULT_CONSENT_LIFETIME_DAYS: dict[str, int] = {"amex": 365, "jcb": 90}
+DEFAULT_EXPIRING_NOTICE_DAYS = 14
+DEFAULT_REFRESH_GRACE_SECONDS = 60
+
+
+@dataclass
+class IssuerSettings:
+    """Knobs of one issuer (`POST /control/settings` with ``issuer``).
+
+    Attributes:
+        consent_lifetime_days: Days from consent to the end of the grant; 0: no end.
+        expiring_notice_days: Days before the end at which ``link.expiring`` is sent.
+        refresh_policy: ``strict``: a refresh token works once, and a second use
+            revokes its whole family (RFC 9700 §4.14.2). ``grace``: the previous
+            refresh token is still accepted for ``refresh_grace_seconds`` after it was
+            used (a client whose answer got lost retries), as FAPI 2.0 allows.
+        refresh_grace_seconds: The window of the ``grace`` policy.
+    """
+
+    consent_lifetime_days: int = 365
+    expiring_notice_days: int = DEFAULT_EXPIRING_NOTICE_DAYS
+    refresh_policy: RefreshPolicy = "strict"
+    refresh_grace_seconds: int = DEFAULT_REFRESH_GRACE_SECONDS
+
+
+def default_issuer_settings() -> dict[str, IssuerSettings]:
+    """Each issuer's settings as a new sandbox starts with them."""
+    return {
+        issuer: IssuerSettings(consent_lifetime_days=days)
+        for issuer, days in DEFAULT_CONSENT_LIFETIME_DAYS.items()
+    }
+
+
 @dataclass
 class SandboxSettings:
     """Knobs of the control API (`POST /control/settings`)."""
@@ -106,6 +148,11 @@ class SandboxSettings:
     access_token_ttl: int = DEFAULT_ACCESS_TOKEN_TTL
     jcb_confirmation_delay: int = DEFAULT_JCB_CONFIRMATION_DELAY
     webhook_retry_delay: float = 0.5
+    issuers: dict[str, IssuerSettings] = field(default_factory=default_issuer_settings)
+
+    def of(self, issuer: str) -> IssuerSettings:
+        """The settings of one issuer."""
+        return self.issuers.setdefault(issuer, IssuerSettings())
 
 
 @dataclass
@@ -167,6 +214,10 @@ class Grant:
     created_at: float = 0.0
     stopped_at: float | None = None
     stopped_by: str | None = None
+    # When the consent ends (sandbox clock); None: it never does.
+    expires_at: float | None = None
+    # When `link.expiring` was sent ahead of the end (once per grant).
+    expiring_sent_at: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The control API's view of a grant."""
@@ -181,11 +232,19 @@ class Grant:
             "created_at": self.created_at,
             "stopped_at": self.stopped_at,
             "stopped_by": self.stopped_by,
+            "expires_at": self.expires_at,
+            "expiring_sent_at": self.expiring_sent_at,
         }
+
+    def in_renewal_window(self, now: float, notice_days: int) -> bool:
+        """Whether the consent is close enough to its end to be given again in place."""
+        if self.expires_at is None:
+            return False
+        return now >= self.expires_at - notice_days * DAY_SECONDS
 
 
 @dataclass
-class AuthorizationRequest:
+class AuthorizationRequest(Tracked):
     """A consent flow in progress in a person's browser, keyed by its `txn`."""
 
     txn: str
@@ -200,7 +259,7 @@ class AuthorizationRequest:
 
 
 @dataclass
-class AuthorizationCode:
+class AuthorizationCode(Tracked):
     """A single-use authorization code and what it was bound to."""
 
     code: str
@@ -213,7 +272,7 @@ class AuthorizationCode:
 
 
 @dataclass
-class AccessToken:
+class AccessToken(Tracked):
     """A bearer token of the resource API."""
 
     token: str
@@ -222,10 +281,12 @@ class AccessToken:
     family: str
     expires_at: float
     revoked: bool = False
+    # The refresh token issued with it.
+    refresh_token: str | None = None
 
 
 @dataclass
-class RefreshToken:
+class RefreshToken(Tracked):
     """A rotating, single-use refresh token."""
 
     token: str
@@ -234,10 +295,13 @@ class RefreshToken:
     family: str
     used: bool = False
     revoked: bool = False
+    used_at: float | None = None
+    # The refresh token its use produced (the grace policy retires it on a retry).
+    successor: str | None = None
 
 
 @dataclass
-class Fault:
+class Fault(Tracked):
     """A failure to inject into the next `times` requests of one path."""
 
     path: str
@@ -249,7 +313,7 @@ class Fault:
 
 
 @dataclass
-class LegacySession:
+class LegacySession(Tracked):
     """A logged-in session of the issuer website (legacy download or member site)."""
 
     user_id: str
@@ -264,12 +328,20 @@ class IssuerData:
     users: dict[str, User] = field(default_factory=dict)
     cards: dict[str, Card] = field(default_factory=dict)
     grants: dict[str, Grant] = field(default_factory=dict)
-    requests: dict[str, AuthorizationRequest] = field(default_factory=dict)
-    codes: dict[str, AuthorizationCode] = field(default_factory=dict)
-    access_tokens: dict[str, AccessToken] = field(default_factory=dict)
-    refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
-    sessions: dict[str, LegacySession] = field(default_factory=dict)
-    faults: dict[str, Fault] = field(default_factory=dict)
+    requests: dict[str, AuthorizationRequest] = field(default_factory=TrackedDict)
+    codes: dict[str, AuthorizationCode] = field(default_factory=TrackedDict)
+    access_tokens: dict[str, AccessToken] = field(default_factory=TrackedDict)
+    refresh_tokens: dict[str, RefreshToken] = field(default_factory=TrackedDict)
+    sessions: dict[str, LegacySession] = field(default_factory=TrackedDict)
+    faults: dict[str, Fault] = field(default_factory=TrackedDict)
+    # Rows of the journaled collections changed since the last save (sandbox.store).
+    changes: set[Row] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        for name in JOURNALED:
+            collection = getattr(self, name)
+            assert isinstance(collection, TrackedDict)
+            collection.bind(name, self.issuer, self.changes)
 
     def clear(self) -> None:
         """Forget everything of this issuer (used by reset)."""
@@ -369,13 +441,16 @@ class SandboxState:
         clients: list[ClientRegistration] | None = None,
         control_key: str | None = None,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
+        state_file: Path | None = None,
     ) -> None:
-        """Create the state and seed the demo data.
+        """Create the state: read back from ``state_file``, or seeded with the demo data.
 
         Args:
             clients: OAuth clients to register; ``None`` registers the demo client.
             control_key: If set, the control API requires it in ``X-Sandbox-Key``.
             webhook_transport: httpx transport for webhook deliveries (tests inject one).
+            state_file: The SQLite file the state is kept in; ``None`` keeps it in
+                memory only (a restart starts from the demo data again).
         """
         registrations = [DEMO_CLIENT] if clients is None else clients
         self.clients: dict[str, ClientRegistration] = {c.client_id: c for c in registrations}
@@ -388,8 +463,23 @@ class SandboxState:
         self.deliveries: list[WebhookDelivery] = []
         self.due_notifications: list[DueNotification] = []
         self.background: set[asyncio.Task[None]] = set()
-        self._seq = itertools.count(1)
-        self.reset()
+        self.seq = 0
+        self.pruned_at = 0.0  # when spent credentials were last dropped (sandbox.expiry)
+        # Keys the member site's form tokens; kept, so a form survives a restart too.
+        self.site_key = secrets.token_bytes(32)
+        self.store = SandboxStore(state_file) if state_file is not None else None
+        if self.store is not None and not self.store.is_empty():
+            for issuer in ISSUERS:
+                self.issuers[issuer] = IssuerData(issuer=issuer)
+            self.store.load(self)
+        else:
+            self.reset()
+            self.persist()
+
+    def persist(self) -> None:
+        """Save what changed to the state file, if there is one."""
+        if self.store is not None:
+            self.store.save(self)
 
     def reset(self) -> None:
         """Back to the demo data; registered clients are configuration and stay."""
@@ -410,11 +500,12 @@ class SandboxState:
 
     def next_seq(self) -> int:
         """A number that orders every change of statements, across both issuers."""
-        return next(self._seq)
+        self.seq += 1
+        return self.seq
 
     def current_seq(self) -> int:
         """The sequence number of a snapshot taken now (takes a fresh number)."""
-        return next(self._seq)
+        return self.next_seq()
 
     def now(self) -> float:
         """The sandbox clock."""

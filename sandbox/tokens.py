@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.grants import revoke_grant_tokens, stop_grant
+from sandbox.grants import renewed_grants, revoke_grant_tokens, stop_grant
 from sandbox.state import (
     AccessToken,
     Grant,
@@ -54,16 +54,20 @@ class TokenAnswer:
     refresh_token: str
     expires_in: int
     scope: str
+    consent_expires_at: int | None = None
 
     def as_json(self) -> dict[str, Any]:
-        """The RFC 6749 §5.1 body."""
-        return {
+        """The RFC 6749 §5.1 body, with when the consent behind it ends (epoch seconds)."""
+        body: dict[str, Any] = {
             "access_token": self.access_token,
             "token_type": "Bearer",
             "expires_in": self.expires_in,
             "refresh_token": self.refresh_token,
             "scope": self.scope,
         }
+        if self.consent_expires_at is not None:
+            body["consent_expires_at"] = self.consent_expires_at
+        return body
 
 
 def s256(verifier: str) -> str:
@@ -107,12 +111,17 @@ def exchange_code(
     grant = data.grants[record.grant_id]
     if grant.status == "stopped":
         raise OAuthError("invalid_grant", "link stopped")
+    renewed = renewed_grants(state, issuer, grant)
     for card_id in grant.card_ids:
         holder = data.active_grant_holding(client_id, card_id)
-        if holder is not None and holder.grant_id != grant.grant_id:
+        if holder is not None and holder.grant_id != grant.grant_id and holder not in renewed:
             # R5: another authorization of the same card was completed first.
             raise OAuthError("invalid_grant", f"card {card_id} is already linked")
     record.used = True
+    # A consent given again near its end replaces the old one; the client knows (it
+    # exchanged this code), so no `link.revoked` is sent for the old grant.
+    for old in renewed:
+        stop_grant(state, issuer, old, by="renewed")
     grant.status = "active"
     return _issue(state, data, grant, family=code)
 
@@ -132,14 +141,23 @@ def refresh(state: SandboxState, issuer: Issuer, *, client_id: str, token: str) 
     grant = data.grants[record.grant_id]
     if grant.status == "stopped":
         raise OAuthError("invalid_grant", "link stopped")
-    if record.used:
-        # RFC 9700 §4.14.2: reuse of a rotated token revokes the whole chain.
-        _revoke_family(data, record.family)
-        raise OAuthError("invalid_grant", "refresh token already used")
     if record.revoked:
         raise OAuthError("invalid_grant", "refresh token revoked")
+    if record.used:
+        if _within_grace(state, issuer, data, record):
+            # FAPI 2.0 §5.3.2.1: the previous refresh token may be used again for a short
+            # while (a client whose answer was lost retries); what its first use produced
+            # is retired, so one chain stays alive.
+            _retire_successor(data, record)
+        else:
+            # RFC 9700 §4.14.2: reuse of a rotated token revokes the whole chain.
+            _revoke_family(data, record.family)
+            raise OAuthError("invalid_grant", "refresh token already used")
     record.used = True
-    return _issue(state, data, grant, family=record.family)
+    record.used_at = state.now()
+    answer = _issue(state, data, grant, family=record.family)
+    record.successor = answer.refresh_token
+    return answer
 
 
 def revoke(state: SandboxState, issuer: Issuer, *, client_id: str, token: str) -> None:
@@ -190,22 +208,51 @@ def authenticate_bearer(state: SandboxState, issuer: Issuer, authorization: str 
 
 def _issue(state: SandboxState, data: IssuerData, grant: Grant, *, family: str) -> TokenAnswer:
     ttl = state.settings.access_token_ttl
-    access = AccessToken(
-        token=new_id("at", 24),
-        client_id=grant.client_id,
-        grant_id=grant.grant_id,
-        family=family,
-        expires_at=state.now() + ttl,
-    )
     refresh_token = RefreshToken(
         token=new_id("rt", 24),
         client_id=grant.client_id,
         grant_id=grant.grant_id,
         family=family,
     )
+    access = AccessToken(
+        token=new_id("at", 24),
+        client_id=grant.client_id,
+        grant_id=grant.grant_id,
+        family=family,
+        expires_at=state.now() + ttl,
+        refresh_token=refresh_token.token,
+    )
     data.access_tokens[access.token] = access
     data.refresh_tokens[refresh_token.token] = refresh_token
-    return TokenAnswer(access.token, refresh_token.token, ttl, grant.scope)
+    expires = None if grant.expires_at is None else int(grant.expires_at)
+    return TokenAnswer(access.token, refresh_token.token, ttl, grant.scope, expires)
+
+
+def _within_grace(
+    state: SandboxState, issuer: Issuer, data: IssuerData, record: RefreshToken
+) -> bool:
+    """Whether a second use of ``record`` is the retry the grace policy lets through.
+
+    Only the newest link of the chain qualifies: once its successor was used in turn,
+    the client evidently got the answer, and an old token coming back is a thief's.
+    """
+    settings = state.settings.of(issuer)
+    if settings.refresh_policy != "grace" or record.used_at is None:
+        return False
+    successor = data.refresh_tokens.get(record.successor or "")
+    if successor is not None and (successor.used or successor.revoked):
+        return False
+    return state.now() - record.used_at <= settings.refresh_grace_seconds
+
+
+def _retire_successor(data: IssuerData, record: RefreshToken) -> None:
+    successor = data.refresh_tokens.get(record.successor or "")
+    if successor is None:
+        return
+    successor.revoked = True
+    for access in data.access_tokens.values():
+        if access.refresh_token == successor.token:
+            access.revoked = True
 
 
 def _revoke_family(data: IssuerData, family: str) -> None:

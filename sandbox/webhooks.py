@@ -41,6 +41,7 @@ def build_event(
     card_ids: list[str],
     grant_id: str | None = None,
     expires_at: int | None = None,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     """A webhook event; its ``event_id`` never changes across retries."""
     data: dict[str, Any] = {"grant_subject": grant_subject, "card_ids": card_ids}
@@ -48,6 +49,8 @@ def build_event(
         data["grant_id"] = grant_id
     if expires_at is not None:
         data["expires_at"] = expires_at
+    if reason is not None:
+        data["reason"] = reason
     return {
         "event_id": new_id("evt"),
         "type": event_type,
@@ -95,7 +98,11 @@ async def deliver(
 
 def _spawn(state: SandboxState, work: Awaitable[Any]) -> None:
     async def run() -> None:
-        await work
+        try:
+            await work
+        finally:
+            # The delivery's outcome is part of the state (the control API's log).
+            state.persist()
 
     try:
         task = asyncio.get_running_loop().create_task(run())
@@ -108,8 +115,19 @@ def _spawn(state: SandboxState, work: Awaitable[Any]) -> None:
     task.add_done_callback(state.background.discard)
 
 
+def send_event(state: SandboxState, client: ClientRegistration, event: dict[str, Any]) -> None:
+    """Send one event to a client in the background (logged even without a webhook URL)."""
+    _spawn(state, deliver(state, client, event))
+
+
 def notify_grant(
-    state: SandboxState, issuer: Issuer, grant: Grant, event_type: str, card_ids: list[str]
+    state: SandboxState,
+    issuer: Issuer,
+    grant: Grant,
+    event_type: str,
+    card_ids: list[str],
+    *,
+    reason: str | None = None,
 ) -> None:
     """Send an event about a grant to its client in the background."""
     client = state.clients.get(grant.client_id)
@@ -122,8 +140,9 @@ def notify_grant(
         grant_subject=grant.subject,
         card_ids=card_ids,
         grant_id=grant.grant_id,
+        reason=reason,
     )
-    _spawn(state, deliver(state, client, event))
+    send_event(state, client, event)
 
 
 def notify_link_revoked(state: SandboxState, issuer: Issuer, grant: Grant) -> None:

@@ -12,15 +12,24 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from transitions import MachineError
 from transitions.extensions.asyncio import AsyncMachine
 
+from statemachine import handoff as desk
 from statemachine import intents
-from statemachine.flow import NAVIGATION, FlowDefinition, State, Turn
-from statemachine.offices import SHORT_ID, office_choices
+from statemachine.flow import (
+    NAVIGATION,
+    FlowDefinition,
+    Given,
+    State,
+    Turn,
+    machine_transitions,
+    refusal_reply,
+)
+from statemachine.offices import SHORT_ID, named_offices, office_choices, office_stated
 from statemachine.port import BackendPort, BackendRefusal, BackendUnavailable
 from statemachine.replies import Choice, Reply
 from statemachine.store import (
@@ -36,21 +45,10 @@ CHOOSE_OFFICE = "choose_office"
 INVITATION = "invitation:"
 ROLES = ("admin", "member", "read_only")
 LOCALES = ("ja", "en")
-TRANSCRIPT_LIMIT = 200
 IDLE_AFTER = dt.timedelta(days=7)
 # A turn makes a few back-end calls, each with its own retries: one not saved after this
 # long died with its process, and the conversation is free again.
 TURN_LEASE = dt.timedelta(minutes=2)
-
-# The menu offers the six procedures (their ids are the choice values), then status.
-MENU_FLOWS = (
-    "register",
-    "switch_to_api",
-    "multi_office",
-    "supplementary_card",
-    "amex_revoke",
-    "jcb_card_change",
-)
 
 
 class ConversationNotFound(Exception):
@@ -63,16 +61,43 @@ class ConversationConflict(Exception):
 
 @dataclass(frozen=True)
 class Input:
-    """What the person sent: a choice value, free text, or a file."""
+    """What the person sent: a choice value, free text, or a file.
+
+    ``shown_at`` is the conversation's ``lines`` when the chosen button was drawn, where
+    the channel knows it: a button of an earlier step is then answered as such, not
+    carried out in the step the conversation has reached since.
+    """
 
     choice: str | None = None
     text: str | None = None
     file_name: str | None = None
     file_data: bytes | None = None
+    shown_at: int | None = None
+
+
+@dataclass(frozen=True)
+class Accepts:
+    """What a conversation's current step takes, for a channel to offer the right input.
+
+    Attributes:
+        triggers: The choice triggers the step takes (a choice value's part before ``:``),
+            navigation included.
+        text: Typed text is this step's answer (a name, an ID), not a command.
+        secret: Typed text here is a password: shown masked, never echoed.
+        file: The step takes a file.
+    """
+
+    triggers: tuple[str, ...]
+    text: bool = False
+    secret: bool = False
+    file: bool = False
 
 
 LabelRenderer = Callable[[Choice, str], str]
 """Renders a choice's label in a locale (for matching typed text against the buttons)."""
+
+ReplyRenderer = Callable[[Reply, str], str]
+"""Renders a reply's words in a locale: kept in the transcript as the person read them."""
 
 
 def _utcnow() -> dt.datetime:
@@ -87,22 +112,32 @@ class FlowEngine:
         backend_for: Callable[[str], BackendPort],
         *,
         label: LabelRenderer,
+        say: ReplyRenderer | None = None,
         clock: Callable[[], dt.datetime] = _utcnow,
+        handoffs: desk.HandoffStore | None = None,
+        support_route: desk.SupportRoute = lambda: False,
     ) -> None:
-        self.flows: dict[str, FlowDefinition] = {f.id: f for f in flows}
-        self.machines: dict[str, AsyncMachine] = {f.id: self._machine(f) for f in flows}
+        # The menu shows the flows in their menu order (their ids are the choice values).
+        ordered = sorted(flows, key=lambda f: f.menu_position)
+        self.flows: dict[str, FlowDefinition] = {f.id: f for f in ordered}
+        self.machines: dict[str, AsyncMachine] = {f.id: self._machine(f) for f in ordered}
+        self.intents = intents.flow_table(ordered)
         self.store = store
         self.backend_for = backend_for
         self.label = label
+        self.say = say
         self.clock = clock
+        # Where handed-over conversations go; without a route nobody is promised a person.
+        self.handoffs = handoffs
+        self.support_route = support_route
 
     @staticmethod
     def _machine(flow: FlowDefinition) -> AsyncMachine:
         # model=None: one machine serves every conversation; each turn passes its model.
         return AsyncMachine(
             model=None,
-            states=[s.name for s in flow.states],
-            transitions=list(flow.transitions),
+            states=[s.name for s in flow.all_states],
+            transitions=machine_transitions(flow),
             initial=flow.initial,
             auto_transitions=False,
             send_event=True,
@@ -124,7 +159,9 @@ class FlowEngine:
         if office_id is not None:
             backend = self.backend_for(record.user)
             await backend.office(office_id)  # the member must belong to it
-        record.replies = [r.to_json() for r in self._menu_replies(record, greet=True)]
+        greeting = self._menu_replies(record, greet=True)
+        record.replies = [r.to_json() for r in greeting]
+        self._log_replies(record, greeting)  # the history starts with the greeting
         await self.store.create(record)
         return record
 
@@ -156,9 +193,15 @@ class FlowEngine:
         expected = record.version
         steps: list[tuple[str, str, StepField]] = []
         handoffs: list[Handoff] = []
+        said: list[desk.HandoffMessage] = []
         self._log_input(record, given)
         try:
-            replies = await self._turn(record, given, steps, handoffs)
+            if desk.owner(record) is not None:
+                replies = self._handed_off_turn(record, given, said)
+            elif _stale(record, given):
+                replies = self._stale_answer(record)
+            else:
+                replies = await self._turn(record, given, steps, handoffs)
         except BaseException:
             # Whatever went wrong, the conversation must not stay held by a dead turn.
             await self.store.release(conversation_id, expected)
@@ -171,6 +214,7 @@ class FlowEngine:
             raise ConversationConflict(conversation_id)
         for handoff in handoffs:
             await self.store.add_handoff(handoff)  # only once the turn is saved
+        await self._keep_for_support(said)
         return record
 
     async def notify(self, key: str, event_type: str, payload: Mapping[str, Any]) -> list[str]:
@@ -180,11 +224,10 @@ class FlowEngine:
         for conversation_id in await self.store.waiting_for(key):
             for attempt in range(20):  # a turn under way holds it: wait for it, briefly
                 record = await self.store.load(conversation_id)
-                if record is None or record.flow is None:
-                    break
-                trigger = self.flows[record.flow].event_triggers.get(event_type, "")
-                event = self.machines[record.flow].events.get(trigger)
-                if event is None or record.state not in event.transitions:
+                if record is None or record.flow is None or desk.owner(record) is not None:
+                    break  # a person owning the conversation is not talked over
+                trigger = self.flows[record.flow].trigger_for(event_type) or ""
+                if self.flows[record.flow].step(trigger, record.state) is None:
                     break  # nothing this step does with that event: no need to take it
                 try:
                     expected = await self._claim(record)
@@ -192,9 +235,9 @@ class FlowEngine:
                     await asyncio.sleep(0.05 * (attempt + 1))  # nothing was done yet
                     continue
                 steps: list[tuple[str, str, StepField]] = []
-                kwargs = {"value": str(payload.get("error_code") or ""), "payload": dict(payload)}
+                given = Given(value=str(payload.get("error_code") or ""), payload=dict(payload))
                 try:
-                    replies = await self._fire(record, trigger, kwargs, steps)
+                    replies = await self._fire(record, trigger, given, steps)
                 except (BackendUnavailable, BackendRefusal):
                     # The person's next input finds out; the conversation is let go.
                     await self.store.release(record.id, expected)
@@ -214,7 +257,35 @@ class FlowEngine:
                     break
         return advanced
 
+    def accepts(self, record: ConversationRecord) -> Accepts:
+        """What the conversation's current step takes: its choice triggers, and whether
+        typed text is its answer (masked when a password), or a file."""
+        if desk.owner(record) is not None:
+            return Accepts(triggers=(desk.END,))
+        if record.flow is None or record.flow not in self.flows:
+            if record.state == CHOOSE_OFFICE:
+                return Accepts(triggers=("office", "help", "cancel", "handoff"))
+            return Accepts(triggers=(*self.flows, "handoff"))
+        flow = self.flows[record.flow]
+        state = flow.state(record.state)
+        taken = flow.triggers(record.state)
+        return Accepts(
+            triggers=(*taken, *NAVIGATION) if not state.final else taken,
+            text=state.text_trigger is not None,
+            secret=state.secret,
+            file="file" in taken,
+        )
+
     # ------------------------------------------------------------------ one turn
+    def _stale_answer(self, record: ConversationRecord) -> list[Reply]:
+        """A button of an earlier step (pressed in another tab, or before the back end moved
+        the conversation on): said so, with the step as it stands; nothing is carried out."""
+        if record.flow is None and record.state == CHOOSE_OFFICE:
+            current = [Reply.from_json(r) for r in record.replies]
+        else:
+            current = self._current_prompt_or_menu(record)
+        return [Reply("common.choice_stale"), *current]
+
     async def _turn(
         self,
         record: ConversationRecord,
@@ -251,7 +322,7 @@ class FlowEngine:
                 return intents.exact_global_intent(given.text)
         command = intents.global_intent(given.text)
         at_menu = record.flow is None and command not in (None, "handoff", "cancel")
-        if at_menu and intents.flow_intent(given.text) is not None:
+        if at_menu and intents.flow_intent(given.text, self.intents) is not None:
             return None  # at the menu a question naming a procedure starts it
         return command
 
@@ -264,16 +335,30 @@ class FlowEngine:
     ) -> list[Reply]:
         if command.startswith("lang:"):
             record.locale = command.split(":", 1)[1] if command[5:] in LOCALES else record.locale
+            # The step is said again in the new language; the confirmation of an earlier
+            # toggle is not (toggling back and forth would pile them up).
             previous = [Reply.from_json(r) for r in record.replies]
-            return [Reply("common.language_changed"), *previous]
+            kept = [r for r in previous if r.key != "common.language_changed"]
+            return [Reply("common.language_changed"), *kept]
         if command == "help":
             return [Reply(self._help_key(record)), *self._current_prompt_or_menu(record)]
         if command == "handoff":
-            handoffs.append(await self._handoff(record))
+            if self.handoffs is None or not self.support_route():
+                # Nobody would read it: said so, with what the assistant itself can do.
+                return [Reply("handoff.no_route"), *self._current_prompt_or_menu(record)]
+            handoff = await self._handoff(record)
+            handoffs.append(handoff)
+            record.slots[desk.HANDED_OFF] = handoff.id
             if record.flow is not None:
                 steps.append((record.flow, record.state, "abandoned"))
-            return [Reply("common.handoff_done"), *self._current_prompt_or_menu(record)]
+            return [Reply("common.handoff_done", choices=(Choice(desk.END, "nav.handoff_end"),))]
         if record.flow is None:
+            if command in ("restart", "cancel"):
+                # Also out of the office question: the procedure it was for is dropped.
+                record.state, record.slots = MENU, {}
+            if command == "restart":
+                record.office_id = None
+                return [Reply("common.restarted"), *self._menu_replies(record)]
             return self._menu_replies(record)
         flow, state = record.flow, record.state
         if command == "back":
@@ -285,12 +370,33 @@ class FlowEngine:
                 return self._prompt(record)
             command = "cancel"  # back from a flow's first step leads to the menu
         steps.append((flow, state, "abandoned"))
-        if command == "restart":
-            office_id = record.office_id
-            return await self._start_flow(record, flow, office_id, steps)
+        await self._abandon(record)
+        # Starting over forgets the procedure and its office alike; so does cancelling:
+        # the next procedure asks (or says) which office it is for.
+        self._end_procedure(record)
+        said = "common.restarted" if command == "restart" else "common.cancelled"
+        return [Reply(said), *self._menu_replies(record)]
+
+    async def _abandon(self, record: ConversationRecord) -> None:
+        """The flow undoes what it left half made (a new account never consented)."""
+        assert record.flow is not None
+        abandon = self.flows[record.flow].abandon
+        if abandon is None:
+            return
+        turn = self._turn_model(record, state=record.state, slots=_copy(record.slots))
+        try:
+            await abandon(turn)
+        except (BackendUnavailable, BackendRefusal):
+            # The person cancelled all the same; a draft left behind is taken up again by
+            # the next registration of that card rather than doubled.
+            return
+
+    @staticmethod
+    def _end_procedure(record: ConversationRecord) -> None:
+        """Back at the menu: the office was the procedure's, not the conversation's."""
         record.flow, record.state, record.slots, record.history = None, MENU, {}, []
         record.waiting_for = None
-        return [Reply("common.cancelled"), *self._menu_replies(record)]
+        record.office_id = None
 
     def _help_key(self, record: ConversationRecord) -> str:
         if record.flow is None:
@@ -304,8 +410,7 @@ class FlowEngine:
 
     # ------------------------------------------------------------------ the menu
     def _menu_replies(self, record: ConversationRecord, greet: bool = False) -> list[Reply]:
-        choices = [Choice(value=f, label=f"menu.flow.{f}") for f in MENU_FLOWS]
-        choices.append(Choice(value="status", label="menu.flow.status"))
+        choices = [Choice(value=f, label=f"menu.flow.{f}") for f in self.flows]
         choices.append(Choice(value="handoff", label="nav.handoff"))
         return [Reply("menu.greeting" if greet else "menu.prompt", choices=tuple(choices))]
 
@@ -314,30 +419,58 @@ class FlowEngine:
     ) -> list[Reply]:
         if given.choice and given.choice.startswith(INVITATION):
             return await self._answer_invitation(record, given.choice)
+        pending = str(record.slots.get("_pending_flow") or "")
         if record.state == CHOOSE_OFFICE and given.choice and given.choice.startswith("office:"):
             office_id = given.choice.split(":", 1)[1]
-            pending = str(record.slots.get("_pending_flow") or "")
             if pending in self.flows:
                 return await self._start_flow(record, pending, office_id, steps)
         wanted = given.choice
         if wanted is None and given.text is not None:
-            wanted = intents.flow_intent(given.text)
+            wanted = intents.flow_intent(given.text, self.intents)
         if wanted in self.flows:
-            return await self._choose_office_then_start(record, wanted, steps)
-        return [Reply("common.not_understood"), *self._menu_replies(record)]
+            return await self._choose_office_then_start(record, wanted, steps, given.text)
+        if record.state == CHOOSE_OFFICE and pending in self.flows:
+            # Not another procedure: the office question answered in words (「山田商店です」),
+            # or not read at all; the procedure chosen stays, and the question is asked again.
+            asked = await self._choose_office_then_start(record, pending, steps, given.text)
+            if asked and asked[-1].key == "menu.choose_office":
+                return [_not_taken(given), *asked]
+            return asked
+        return [_not_taken(given), *self._menu_replies(record)]
 
     async def _choose_office_then_start(
-        self, record: ConversationRecord, flow_id: str, steps: list[tuple[str, str, StepField]]
+        self,
+        record: ConversationRecord,
+        flow_id: str,
+        steps: list[tuple[str, str, StepField]],
+        text: str | None = None,
     ) -> list[Reply]:
-        if record.office_id is not None:
-            return await self._start_flow(record, flow_id, record.office_id, steps)
+        """Each procedure is for one office: the one named in the person's words, else
+        the one the conversation was opened for, else the only one, else asked. Where the
+        person has more than one office, the office not asked for is said."""
         backend = self.backend_for(record.user)
         try:
             offices = await backend.offices()
         except BackendUnavailable:
             return self._unavailable(record, Input(choice=flow_id))
-        if len(offices) == 1:
-            return await self._start_flow(record, flow_id, offices[0].id, steps)
+        named = named_offices(text, offices) if text else []
+        chosen = next((o for o in offices if o.id == record.office_id), None)
+        if len({o.id for o in named}) == 1:
+            chosen = named[0]
+        elif len(named) > 1:
+            chosen = None  # two offices of that name: which one is asked
+        elif len(offices) == 1:
+            chosen = offices[0]
+        elif chosen is None and record.office_id is not None:
+            # Opened for an office not among the person's own (a support administrator):
+            # the back end decides whether they may act there.
+            return await self._start_flow(record, flow_id, record.office_id, steps)
+        if chosen is not None:
+            started = await self._start_flow(record, flow_id, chosen.id, steps)
+            if len(offices) == 1 or record.flow != flow_id:
+                return started
+            key, params = office_stated(chosen, offices)
+            return [Reply(key, params), *started]
         if not offices:
             return [*await self._invitations(record), *self._menu_replies(record)]
         record.state = CHOOSE_OFFICE
@@ -374,7 +507,7 @@ class FlowEngine:
     async def _answer_invitation(self, record: ConversationRecord, choice: str) -> list[Reply]:
         answer, _, invitation_id = choice.removeprefix(INVITATION).partition(":")
         if answer not in ("accept", "decline") or not invitation_id:
-            return [Reply("common.choice_unavailable"), *self._menu_replies(record)]
+            return [Reply("common.choice_stale"), *self._menu_replies(record)]
         try:
             await self.backend_for(record.user).answer_invitation(
                 invitation_id, accept=answer == "accept"
@@ -403,7 +536,7 @@ class FlowEngine:
             except BackendUnavailable:
                 return self._unavailable(record, Input(choice=flow_id))
             except BackendRefusal as refusal:
-                return [_refusal_reply(refusal), *self._menu_replies(record)]
+                return [_said(refusal), *self._menu_replies(record)]
         record.flow, record.state, record.slots = flow_id, turn.state, turn.slots
         record.office_id = office_id
         record.history = []
@@ -418,35 +551,35 @@ class FlowEngine:
         assert record.flow is not None
         flow = self.flows[record.flow]
         state = flow.state(record.state)
-        trigger, kwargs = self._understand(record, given, state.text_trigger)
+        trigger, what = self._understand(record, given, state.text_trigger)
         if trigger is None:
             return [Reply("common.not_understood"), *self._prompt(record)]
         try:
-            replies = await self._fire(record, trigger, kwargs, steps)
+            replies = await self._fire(record, trigger, what, steps)
         except BackendUnavailable:
             if state.secret:
                 given = Input()  # a password is never kept, not even for a retry
             return self._unavailable(record, given)
         except BackendRefusal as refusal:
             # A refusal the flow did not branch on: said plainly, the step stays.
-            return [_refusal_reply(refusal), *self._prompt(record)]
+            return [_said(refusal), *self._prompt(record)]
         if replies is None:
-            return [Reply("common.choice_unavailable"), *self._prompt(record)]
+            return [_not_taken(given), *self._prompt(record)]
         return replies
 
     def _understand(
         self, record: ConversationRecord, given: Input, text_trigger: str | None
-    ) -> tuple[str | None, dict[str, Any]]:
+    ) -> tuple[str | None, Given]:
         if given.file_data is not None:
-            return "file", {"value": given.file_name or "", "data": given.file_data}
+            return "file", Given(value=given.file_name or "", data=given.file_data)
         if given.choice is not None:
             trigger, _, value = given.choice.partition(":")
-            return trigger, {"value": value}
+            return trigger, Given(value=value)
         text = (given.text or "").strip()
         if not text:
-            return None, {}
+            return None, Given()
         if text_trigger is not None:
-            return text_trigger, {"value": text}
+            return text_trigger, Given(value=text)
         # Typed text that names one of the buttons on screen chooses it.
         folded = intents.fold(text)
         shown = [c for r in record.replies for c in Reply.from_json(r).choices]
@@ -454,38 +587,40 @@ class FlowEngine:
             label = intents.fold(self.label(offered, record.locale))
             if label and (folded == label or (len(folded) >= 2 and folded in label)):
                 trigger, _, value = offered.value.partition(":")
-                return trigger, {"value": value}
+                return trigger, Given(value=value)
         answer = intents.yes_no(text)
         if answer is not None:
-            return answer, {"value": ""}
-        return None, {}
+            return answer, Given()
+        return None, Given()
 
     async def _fire(
         self,
         record: ConversationRecord,
         trigger: str,
-        kwargs: dict[str, Any],
+        given: Given,
         steps: list[tuple[str, str, StepField]],
     ) -> list[Reply] | None:
-        """Fire a trigger; None when the step has no such trigger (nothing changes)."""
+        """Run the step of a trigger once, then move as its outcome says; None when the
+        current state has no such trigger (nothing changes)."""
         assert record.flow is not None
         flow_id = record.flow
-        machine = self.machines[flow_id]
-        event = machine.events.get(trigger)
-        if event is None or record.state not in event.transitions:
+        step = self.flows[flow_id].step(trigger, record.state)
+        if step is None:
             return None
         before_state = record.state
         snapshot = {"state": record.state, "slots": _copy(record.slots)}
         turn = self._turn_model(record, state=record.state, slots=_copy(record.slots))
+        outcome = await step.perform(turn, given)
         try:
-            moved = await event.trigger(turn, **kwargs)
+            # The machine moves by the outcome alone: its conditions only read it.
+            moved = await self.machines[flow_id].events[trigger].trigger(turn, outcome=outcome)
         except MachineError:
             return None
         # Only now, with every back-end call done, does the conversation take the result.
         record.slots = turn.slots
         if not moved or turn.state == before_state:
             if turn.refusal is not None and not turn.replies:
-                turn.replies.append(_refusal_reply(turn.refusal))
+                turn.replies.append(_said(turn.refusal))
             elif not moved and not turn.replies:
                 turn.say("common.nothing_new")  # e.g. "I have finished" before the issuer answered
             return [*turn.replies, *self._prompt(record)]
@@ -506,9 +641,7 @@ class FlowEngine:
             return [*turn.replies, *passing, *started]
         replies = [*turn.replies, *self._prompt(record)]
         if self.flows[flow_id].state(record.state).final:
-            record.flow, record.state, record.history = None, MENU, []
-            record.slots = {}
-            record.waiting_for = None
+            self._end_procedure(record)
             replies.extend(self._menu_replies(record))
         return replies
 
@@ -516,7 +649,7 @@ class FlowEngine:
         """The words of a step passed through on the way elsewhere (no buttons)."""
         turn = self._turn_model(record, state=state.name, slots=record.slots)
         state.prompt(turn)
-        return [Reply(r.key, r.params, (), r.link) for r in turn.replies]
+        return [replace(r, choices=()) for r in turn.replies]
 
     def _prompt(self, record: ConversationRecord) -> list[Reply]:
         assert record.flow is not None
@@ -529,7 +662,7 @@ class FlowEngine:
         if not turn.replies:
             return [Reply("common.next", choices=nav)]
         last = turn.replies[-1]
-        turn.replies[-1] = Reply(last.key, last.params, (*last.choices, *nav), last.link)
+        turn.replies[-1] = replace(last, choices=(*last.choices, *nav))
         return turn.replies
 
     def _waiting_key(self, record: ConversationRecord) -> str | None:
@@ -585,10 +718,153 @@ class FlowEngine:
             conversation_id=record.id,
             user=record.user,
             office_id=record.office_id,
-            transcript=list(record.transcript),
+            # A turn holds only its own lines; the earlier ones are in the store.
+            transcript=[*await self.store.transcript(record.id), *record.logged],
             account_state=account_state,
             created_at=self.clock(),
         )
+
+    def _handed_off_turn(
+        self, record: ConversationRecord, given: Input, said: list[desk.HandoffMessage]
+    ) -> list[Reply]:
+        """A person owns the conversation: what the person writes is kept for them, and
+        the flow does not answer it; "back to the assistant" ends the handoff."""
+        handoff_id = desk.owner(record)
+        assert handoff_id is not None
+        via = "chat"
+        if given.choice is not None and given.choice.startswith("lang:"):
+            # The page switched language: nothing for support to read.
+            wanted = given.choice.split(":", 1)[1]
+            record.locale = wanted if wanted in LOCALES else record.locale
+            return []
+        if desk.ends_handoff(given.choice, given.text):
+            said.append(self._handoff_message(record, handoff_id, desk.MessageKind.RESOLVED))
+            record.slots.pop(desk.HANDED_OFF, None)
+            return [Reply("handoff.resumed"), *self._current_prompt_or_menu(record)]
+        text = given.text or given.file_name or given.choice or ""
+        if record.flow is not None and self.flows[record.flow].state(record.state).secret:
+            text = "●●●"  # a password is never passed on, not even to support
+        said.append(
+            self._handoff_message(record, handoff_id, desk.MessageKind.PERSON, text, via=via)
+        )
+        return []  # quiet: the person who owns the conversation answers
+
+    def _handoff_message(
+        self,
+        record: ConversationRecord,
+        handoff_id: str,
+        kind: desk.MessageKind,
+        text: str = "",
+        *,
+        author: str | None = None,
+        via: str = "chat",
+    ) -> desk.HandoffMessage:
+        return desk.HandoffMessage(
+            handoff_id=handoff_id,
+            conversation_id=record.id,
+            kind=kind,
+            text=text,
+            author=author or record.user,
+            via=via,
+            at=self.clock(),
+        )
+
+    async def _keep_for_support(self, said: list[desk.HandoffMessage]) -> None:
+        """Once the turn is saved: the person's messages for support, and an end."""
+        if self.handoffs is None:
+            return
+        for message in said:
+            await self.handoffs.add_handoff_message(message)
+            if message.kind == desk.MessageKind.RESOLVED:
+                await self.handoffs.set_handoff_status(
+                    message.handoff_id, desk.HandoffStatus.RESOLVED, message.at
+                )
+
+    async def support_answer(self, handoff_id: str, text: str, author: str, via: str) -> bool:
+        """Support's answer to an open handoff, for the person's channel; False when the
+        handoff is unknown or already resolved."""
+        if self.handoffs is None:
+            return False
+        handoff = await self.handoffs.handoff(handoff_id)
+        if handoff is None or handoff.status == desk.HandoffStatus.RESOLVED:
+            return False
+        answered = desk.HandoffStatus.ANSWERED
+        if not await self.handoffs.set_handoff_status(handoff_id, answered, self.clock()):
+            return False
+        await self.handoffs.add_handoff_message(
+            desk.HandoffMessage(
+                handoff_id=handoff_id,
+                conversation_id=handoff.conversation_id,
+                kind=desk.MessageKind.SUPPORT,
+                text=text,
+                author=author,
+                via=via,
+                at=self.clock(),
+            )
+        )
+        return True
+
+    async def resolve_handoff(self, handoff_id: str, author: str, via: str) -> bool:
+        """Support ends a handoff: the assistant takes the conversation back, where the
+        flow was. False when the handoff is unknown or already resolved."""
+        if self.handoffs is None:
+            return False
+        handoff = await self.handoffs.handoff(handoff_id)
+        if handoff is None or handoff.status == desk.HandoffStatus.RESOLVED:
+            return False
+        for attempt in range(40):  # a turn of the person's under way holds it: wait for it
+            record = await self.store.load(handoff.conversation_id)
+            if record is None or desk.owner(record) != handoff_id:
+                break  # the person already went back to the assistant
+            try:
+                expected = await self._claim(record)
+            except ConversationConflict:
+                await asyncio.sleep(0.05 * (attempt + 1))
+                continue
+            record.slots.pop(desk.HANDED_OFF, None)
+            replies = [Reply("handoff.resolved"), *self._current_prompt_or_menu(record)]
+            record.replies = [r.to_json() for r in replies]
+            self._log_replies(record, replies)
+            record.version = expected + 1
+            record.updated_at = self.clock()
+            if await self.store.save(record, expected, []):
+                break
+        else:
+            raise ConversationConflict(handoff.conversation_id)
+        if not await self.handoffs.set_handoff_status(
+            handoff_id, desk.HandoffStatus.RESOLVED, self.clock()
+        ):
+            return False
+        await self.handoffs.add_handoff_message(
+            desk.HandoffMessage(
+                handoff_id=handoff_id,
+                conversation_id=handoff.conversation_id,
+                kind=desk.MessageKind.RESOLVED,
+                text="",
+                author=author,
+                via=via,
+                at=self.clock(),
+            )
+        )
+        return True
+
+    async def support_answers(self, conversation_id: str) -> list[desk.HandoffMessage]:
+        """What support said in the conversation, over all its handoffs, in order."""
+        if self.handoffs is None:
+            return []
+        return await self.handoffs.support_answers(conversation_id)
+
+    async def handoff_of(
+        self, record: ConversationRecord
+    ) -> tuple[Handoff, list[desk.HandoffMessage]] | None:
+        """The handoff owning the conversation and its messages, or None."""
+        handoff_id = desk.owner(record)
+        if handoff_id is None or self.handoffs is None:
+            return None
+        handoff = await self.handoffs.handoff(handoff_id)
+        if handoff is None:
+            return None
+        return handoff, await self.handoffs.handoff_messages(handoff_id)
 
     def _log_input(self, record: ConversationRecord, given: Input) -> None:
         secret = False
@@ -597,20 +873,46 @@ class FlowEngine:
         entry: dict[str, Any] = {"at": self.clock().isoformat(), "from": "user"}
         if given.choice is not None:
             entry["choice"] = given.choice
+            label = self._shown_label(record, given.choice)
+            if label is not None:
+                entry["label"] = label  # what the person read on the button
         if given.text is not None:
             entry["text"] = "●●●" if secret else given.text  # a password is never kept
         if given.file_name is not None:
             entry["file"] = given.file_name
-        record.transcript = [*record.transcript, entry][-TRANSCRIPT_LIMIT:]
+        record.log(entry)
+
+    def _shown_label(self, record: ConversationRecord, value: str) -> str | None:
+        """The label of the button on screen that sent ``value`` (None: none shows it)."""
+        for reply in record.replies:
+            for offered in Reply.from_json(reply).choices:
+                if offered.value == value:
+                    return self.label(offered, record.locale)
+        return None
 
     def _log_replies(self, record: ConversationRecord, replies: list[Reply]) -> None:
-        entry = {
+        entry: dict[str, Any] = {
             "at": self.clock().isoformat(),
             "from": "assistant",
             "replies": [r.key for r in replies],
             "state": f"{record.flow or MENU}/{record.state}",
         }
-        record.transcript = [*record.transcript, entry][-TRANSCRIPT_LIMIT:]
+        if self.say is not None:
+            # The words as the person read them, in the language of the moment: a history
+            # drawn later shows them unchanged. A link's address and one-time code are not
+            # kept (they are the person's alone, and spent).
+            entry["locale"] = record.locale
+            entry["said"] = [self._said_line(r, record.locale, self.say) for r in replies]
+        record.log(entry)
+
+    def _said_line(self, reply: Reply, locale: str, say: ReplyRenderer) -> dict[str, Any]:
+        said: dict[str, Any] = {
+            "text": say(reply, locale),
+            "choices": [{"value": c.value, "label": self.label(c, locale)} for c in reply.choices],
+        }
+        if reply.link is not None:
+            said["link"] = say(Reply(reply.link.label), locale)
+        return said
 
     async def analytics(self) -> list[dict[str, Any]]:
         counts = await self.store.step_counts(self.clock() - IDLE_AFTER)
@@ -633,8 +935,25 @@ def _copy(slots: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _refusal_reply(refusal: BackendRefusal) -> Reply:
-    """The back end's refusal in words (the catalog falls back for a code it lacks)."""
-    params = {k: v for k, v in refusal.details.items() if isinstance(v, str | int)}
-    params.setdefault("code", refusal.code)
-    return Reply(f"refusal.{refusal.code}", params)
+def _stale(record: ConversationRecord, given: Input) -> bool:
+    """A button drawn before the conversation's latest line: of an earlier step."""
+    return (
+        given.choice is not None and given.shown_at is not None and given.shown_at != record.lines
+    )
+
+
+def _not_taken(given: Input) -> Reply:
+    """Why an input does nothing here, said for what it was: a file where none is asked
+    for, a button of an earlier step, or words not understood."""
+    if given.file_data is not None or given.file_name is not None:
+        return Reply("common.file_unexpected")
+    if given.choice is not None:
+        return Reply("common.choice_stale")
+    return Reply("common.not_understood")
+
+
+def _said(refusal: BackendRefusal) -> Reply:
+    """The back end's refusal in words, with its details as the words' parameters."""
+    params: dict[str, Any] = {k: v for k, v in refusal.details.items() if isinstance(v, str | int)}
+    params.setdefault("code", refusal.code)  # a detail named code is what the words show
+    return refusal_reply(refusal.code, **params)

@@ -8,6 +8,24 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
+from typing import Protocol
+
+
+class _AskedFor(Protocol):
+    """A flow as the menu's words find it (its keywords live in its own module)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def keywords(self) -> tuple[str, ...]: ...
+
+    @property
+    def keyword_rank(self) -> int: ...
+
+
+IntentTable = tuple[tuple[str, tuple[str, ...]], ...]
 
 # Said anywhere: the engine handles them whatever the step.
 GLOBAL_INTENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -33,79 +51,6 @@ GLOBAL_INTENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("menu", ("menu", "メニュー", "main menu")),
     ("lang:en", ("english", "英語")),
     ("lang:ja", ("japanese", "日本語", "nihongo")),
-)
-
-# Which procedure a person asks for, from the main menu.
-FLOW_INTENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "jcb_card_change",
-        (
-            "upgrade",
-            "downgrade",
-            "card change",
-            "new card",
-            "アップグレード",
-            "ダウングレード",
-            "カードの切替",
-            "カードの切り替え",
-            "カード切替",
-            "カードが変わ",
-            "新しいカード",
-            "古いカード",
-        ),
-    ),
-    (
-        "amex_revoke",
-        (
-            "delete",
-            "revoke",
-            "remove the account",
-            "unlink",
-            "削除",
-            "連携解除",
-            "連携を解除",
-            "停止",
-        ),
-    ),
-    (
-        "supplementary_card",
-        ("supplementary", "additional card", "family card", "追加カード", "家族カード"),
-    ),
-    (
-        "multi_office",
-        (
-            "several offices",
-            "multiple offices",
-            "two offices",
-            "other office",
-            "複数の事業所",
-            "別の事業所",
-            "二つの事業所",
-            "2つの事業所",
-        ),
-    ),
-    (
-        "status",
-        (
-            "status",
-            "missing",
-            "not arriving",
-            "not synced",
-            "late",
-            "届かない",
-            "反映されない",
-            "明細がない",
-            "明細が来",
-            "遅れ",
-            "状況",
-            "同期されない",
-        ),
-    ),
-    ("switch_to_api", ("switch", "api", "切り替え", "切替", "切りかえ")),
-    (
-        "register",
-        ("register", "new account", "add a card", "新規", "登録", "口座を作", "カードを追加"),
-    ),
 )
 
 YES_NO: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -137,7 +82,7 @@ def fold(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-def _match(text: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -> str | None:
+def _match(text: str, table: IntentTable) -> str | None:
     folded = fold(text)
     if not folded:
         return None
@@ -171,8 +116,15 @@ def exact_global_intent(text: str) -> str | None:
     return None
 
 
-def flow_intent(text: str) -> str | None:
-    return _match(text, FLOW_INTENTS)
+def flow_table(flows: Iterable[_AskedFor]) -> IntentTable:
+    """Which procedure a person asks for, from the flows' own keywords: more specific
+    first (a lower ``keyword_rank``)."""
+    ranked = sorted(flows, key=lambda f: f.keyword_rank)
+    return tuple((f.id, f.keywords) for f in ranked if f.keywords)
+
+
+def flow_intent(text: str, table: IntentTable) -> str | None:
+    return _match(text, table)
 
 
 def yes_no(text: str) -> str | None:

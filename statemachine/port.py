@@ -15,13 +15,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from backend.domain.vocabulary import (
+    AccountStatus,
+    CardRole,
+    EventType,
+    Issuer,
+    LinkCheck,
+    LinkStatus,
+    Role,
+    SyncMethod,
+    SyncStatus,
+)
+
 
 class BackendError(Exception):
     """Base of the port's errors."""
 
 
 class BackendRefusal(BackendError):
-    """The back end said no: ``code`` (e.g. ``card_already_linked``) and ``rule`` (``R5``)."""
+    """The back end said no: ``code`` (e.g. ``card_already_linked``) and ``rule`` (``R5``).
+
+    ``code`` is a string: the back end may refuse with a code newer than this side
+    knows. Compare it with ``RefusalCode`` members, never with a bare string.
+    """
 
     def __init__(
         self,
@@ -47,8 +63,8 @@ class BackendUnavailable(BackendError):
 class OfficeInfo:
     id: str
     name: str
-    role: str
-    released_issuers: tuple[str, ...] = ()
+    role: Role
+    released_issuers: tuple[Issuer, ...] = ()
     admins: tuple[str, ...] = ()  # tells apart two offices of one name
 
 
@@ -59,18 +75,18 @@ class InvitationInfo:
     id: str
     office_id: str
     office_name: str
-    role: str
+    role: Role
     invited_by: str
 
 
 @dataclass(frozen=True)
 class CardInfo:
     id: str
-    issuer: str
+    issuer: Issuer
     masked_number: str
     product: str
     holder_name: str
-    role: str = "basic"
+    role: CardRole = CardRole.BASIC
     basic_card_id: str | None = None
     successor_id: str | None = None
     api_eligible: bool = True
@@ -82,14 +98,16 @@ class AccountInfo:
     id: str
     office_id: str
     name: str
-    issuer: str
-    sync_method: str
-    status: str
+    issuer: Issuer
+    sync_method: SyncMethod
+    status: AccountStatus
     card: CardInfo | None
     last_synced_at: str | None = None
     last_error: str | None = None
-    link_status: str | None = None
+    link_status: LinkStatus | None = None
     has_legacy_credentials: bool = False
+    consent_ends_on: str | None = None  # the day the issuer's consent ends (Japan time)
+    consent_expiring: bool = False  # warned of that end, not renewed yet
 
 
 @dataclass(frozen=True)
@@ -97,7 +115,7 @@ class CardUseInfo:
     account_id: str | None
     office_id: str | None
     office_name: str | None
-    sync_method: str
+    sync_method: SyncMethod
     api_linked: bool
 
 
@@ -113,7 +131,7 @@ class AuthorizationStart:
 
 @dataclass(frozen=True)
 class SyncInfo:
-    status: str  # succeeded | failed | skipped | already_running
+    status: SyncStatus
     added: int = 0
     modified: int = 0
     removed: int = 0
@@ -132,7 +150,7 @@ class UploadInfo:
 @dataclass(frozen=True)
 class EventInfo:
     id: str
-    type: str
+    type: EventType
     account_id: str | None
     payload: dict[str, Any] = field(default_factory=dict)
     created_at: str = ""
@@ -140,10 +158,19 @@ class EventInfo:
 
 @dataclass(frozen=True)
 class IssuerSites:
-    issuer: str
+    issuer: Issuer
     member_site_url: str
     card_registration_url: str | None = None
     external_services_url: str | None = None
+
+
+@dataclass(frozen=True)
+class IssuerHealthInfo:
+    """How an issuer answers renkei's syncs: ``healthy``, ``degraded`` or ``down``."""
+
+    issuer: str
+    state: str
+    failing_since: str | None = None
 
 
 class BackendPort(Protocol):
@@ -168,7 +195,7 @@ class BackendPort(Protocol):
     async def register_api_account(
         self,
         office_id: str,
-        issuer: str,
+        issuer: Issuer,
         name: str,
         *,
         card_id: str | None = None,
@@ -185,12 +212,16 @@ class BackendPort(Protocol):
 
     async def sync_now(self, account_id: str) -> SyncInfo: ...
 
+    async def abandon_registration(self, account_id: str) -> None:
+        """R11: remove a new account whose registration was given up before consent."""
+        ...
+
     async def delete_account(self, account_id: str) -> None: ...
 
     async def archive_account(self, account_id: str) -> AccountInfo: ...
 
-    async def check_link(self, account_id: str) -> str:
-        """R16: "active", "stopped" (now recorded as revoked) or "none", asked of the issuer."""
+    async def check_link(self, account_id: str) -> LinkCheck:
+        """R16: still active, stopped (now recorded as revoked) or none, asked of the issuer."""
         ...
 
     async def registered_cards(self, account_id: str) -> list[CardInfo]: ...
@@ -209,6 +240,8 @@ class BackendPort(Protocol):
         self, account_id: str, login_id: str, password: str, name: str
     ) -> AccountInfo: ...
 
-    async def issuer_sites(self) -> dict[str, IssuerSites]: ...
+    async def issuer_sites(self) -> dict[Issuer, IssuerSites]: ...
+
+    async def issuer_health(self) -> dict[str, IssuerHealthInfo]: ...
 
     async def export_link(self, account_id: str) -> str: ...

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+REFUSAL = "refusal."
+REFUSAL_FALLBACK = "refusal.other"
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -31,9 +34,20 @@ class Reply:
     params: dict[str, Any] = field(default_factory=dict)
     choices: tuple[Choice, ...] = ()
     link: Link | None = None
+    # Said instead when the catalog has no words for ``key`` (a refusal code it lacks).
+    fallback: str | None = None
+
+    @property
+    def fallback_key(self) -> str | None:
+        """What is said when the catalog lacks ``key``: the reply's own fallback; for a
+        refusal, the plain words naming its code (the back end may refuse with a code
+        newer than the catalogs)."""
+        if self.fallback is not None:
+            return self.fallback
+        return REFUSAL_FALLBACK if self.key.startswith(REFUSAL) else None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        shape: dict[str, Any] = {
             "key": self.key,
             "params": self.params,
             "choices": [
@@ -46,6 +60,9 @@ class Reply:
                 else None
             ),
         }
+        if self.fallback is not None:
+            shape["fallback"] = self.fallback
+        return shape
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
@@ -67,4 +84,5 @@ class Reply:
                 if link
                 else None
             ),
+            fallback=data.get("fallback"),
         )

@@ -8,10 +8,18 @@ from typing import Any, Literal, Protocol
 
 StepField = Literal["entered", "completed", "abandoned"]
 
+TRANSCRIPT_KEPT = 200
+"""Lines of a conversation's transcript a store keeps (and ``load`` answers): the latest."""
+
 
 @dataclass
 class ConversationRecord:
-    """One conversation; ``version`` guards against two turns saving over each other."""
+    """One conversation; ``version`` guards against two turns saving over each other.
+
+    The transcript only grows, a line at a time, so a turn never reads it: ``load``
+    answers it whole (its latest ``TRANSCRIPT_KEPT`` lines, in order), ``take`` answers
+    none of it. Lines are added with ``log``; ``save`` appends those of the turn.
+    """
 
     id: str
     user: str
@@ -25,8 +33,18 @@ class ConversationRecord:
     transcript: list[dict[str, Any]] = field(default_factory=list)
     waiting_for: str | None = None
     version: int = 0
+    lines: int = 0
+    """Lines ever logged (the number of the latest): which step a person's button was
+    shown at, so a button of an earlier step is told apart from the current one's."""
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
+    logged: list[dict[str, Any]] = field(default_factory=list)
+    """The lines logged since the record was read, which ``save`` (or ``create``) appends."""
+
+    def log(self, line: dict[str, Any]) -> None:
+        """Add a line to the transcript (stored by the next ``save``)."""
+        self.transcript.append(line)
+        self.logged.append(line)
 
 
 def claimed_version(version: int) -> int:
@@ -53,6 +71,8 @@ class Handoff:
     account_state: dict[str, Any] | None
     created_at: dt.datetime
     routed_at: dt.datetime | None = None
+    status: str = "open"  # statemachine.handoff.HandoffStatus
+    resolved_at: dt.datetime | None = None
 
 
 class ConversationStore(Protocol):
@@ -90,7 +110,15 @@ class ConversationStore(Protocol):
         expected_version: int,
         steps: list[tuple[str, str, StepField]],
     ) -> bool:
-        """Save if nobody saved since ``expected_version``; count the steps in the same go."""
+        """Save if nobody saved since ``expected_version``; count the steps in the same go.
+
+        The record's ``logged`` lines are appended to its transcript in the same go, and
+        ``logged`` is emptied once they are stored, and ``lines`` counts them.
+        """
+        ...
+
+    async def transcript(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The conversation's stored transcript, whole (as ``load`` answers it) and in order."""
         ...
 
     async def waiting_for(self, key: str) -> list[str]:

@@ -18,6 +18,7 @@ Status by error (the ``code`` is the contract; the status is its HTTP family)::
     ├── ConsentRefused          409
     └── LegacyLoginFailed       400  (the ID or password the person typed was refused)
     RetryLater (manual sync)    503  Retry-After
+    database connection lost    503  Retry-After, code ``database_unavailable``
     request validation          422  code ``validation_error`` (at most 20 problems, no input)
     a body over its limit       413  code ``payload_too_large``
     anything unexpected         500  code ``internal_error``
@@ -35,6 +36,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.api.limits import PayloadTooLarge
@@ -225,12 +227,27 @@ async def _secret_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DBAPIError)
+    if not exc.connection_invalidated:
+        raise exc  # a real fault of renkei's: the 500 of RequestContext, logged
+    # The database restarted or cut this connection: the pool drops it and the next
+    # request gets a fresh one, so the caller (an issuer's webhook too) just asks again.
+    return error_response(
+        503,
+        "database_unavailable",
+        "the service lost its database connection; try again in a moment",
+        headers=_retry_after(1),
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error of the back end in the envelope shape."""
     app.add_exception_handler(errors.DomainError, _domain_error)
     app.add_exception_handler(ports.IssuerError, _issuer_error)
     app.add_exception_handler(RetryLater, _retry_later)
     app.add_exception_handler(SecretError, _secret_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
@@ -276,6 +293,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "statement_file_invalid",
     ),
     502: _doc("The card issuer failed or answered nonsense.", "issuer_unavailable", "bad_payload"),
-    503: _doc("The card issuer is busy; see Retry-After.", "rate_limited", "issuer_unavailable"),
+    503: _doc(
+        "The card issuer is busy, or the service lost its database connection; see Retry-After.",
+        "rate_limited",
+        "issuer_unavailable",
+        "database_unavailable",
+    ),
 }
 """Shared by every router so that the OpenAPI document lists the error codes."""

@@ -16,31 +16,35 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_fiel
 from backend.domain import identity
 from backend.domain.model import (
     Account,
-    AccountStatus,
     ApiLink,
     AuthorizationPurpose,
     Card,
-    CardRole,
     Event,
     Invitation,
-    Issuer,
-    LinkStatus,
     Membership,
     Office,
-    Role,
     Rollout,
     Statement,
     StatementSource,
     StatementStatus,
-    SyncMethod,
 )
 from backend.domain.rules import API_ELIGIBLE_PRODUCTS
+
+# The shared words, named from here by the typed client (its contract is these schemas).
+from backend.domain.vocabulary import AccountStatus as AccountStatus
+from backend.domain.vocabulary import CardRole as CardRole
+from backend.domain.vocabulary import EventType as EventType
+from backend.domain.vocabulary import Issuer as Issuer
+from backend.domain.vocabulary import LinkCheck as LinkCheck
+from backend.domain.vocabulary import LinkStatus as LinkStatus
+from backend.domain.vocabulary import RefusalCode as RefusalCode
+from backend.domain.vocabulary import Role as Role
+from backend.domain.vocabulary import SyncMethod as SyncMethod
+from backend.domain.vocabulary import SyncStatus as SyncStatus
 
 # Requests carry passwords only on their way to the issuer (legacy login, R7);
 # ``repr=False`` keeps them out of log lines and error reports.
 _PASSWORD = Field(min_length=1, repr=False, json_schema_extra={"format": "password"})
-
-
 
 
 def _name(value: str) -> str:
@@ -84,7 +88,11 @@ class _In(BaseModel):
 
 # --------------------------------------------------------------------------- errors
 class ErrorBody(BaseModel):
-    code: str = Field(description="Stable machine-readable code, e.g. `card_already_linked`.")
+    code: str = Field(
+        description="Stable machine-readable code, e.g. `card_already_linked` (the back "
+        "end's are `backend.domain.vocabulary.RefusalCode`; a client meets newer ones as "
+        "plain strings)."
+    )
     rule: str | None = Field(
         default=None, description="The rule of the domain that refused, e.g. `R5`."
     )
@@ -196,11 +204,53 @@ class TokenOut(_Out):
     revoked_at: dt.datetime | None
 
 
+class DiscoveredCardOut(_Out):
+    """A card that appeared under a linked ID, and what is offered for it (R15)."""
+
+    card_id: str
+    masked_number: str | None = None
+    holder_name: str | None = None
+    role: CardRole | None = None
+    offer: Literal["supplementary_card", "register"] = Field(
+        description="The flow that sets it up: `supplementary_card` for an Amex "
+        "supplementary card (an account of its own), `register` otherwise."
+    )
+    basic_account_id: str | None = Field(
+        default=None, description="The office's account of its basic card, when there is one."
+    )
+    api_eligible: bool = True
+
+
 class NoticeOut(_Out):
     """R4: the orange notice of the home screen."""
 
     issuer: Issuer
-    account_ids: list[str] = Field(description="Accounts that can be switched to API now.")
+    account_ids: list[str] = Field(
+        description="`api_released`: accounts that can be switched to API now. "
+        "`consent_expiring`: the account whose consent ends soon. "
+        "`card_discovered`: the account whose ID reported the card. "
+        "`needs_reauth`: the API account whose link needs re-authentication."
+    )
+    kind: Literal["api_released", "consent_expiring", "card_discovered", "needs_reauth"] = (
+        "api_released"
+    )
+    expires_at: dt.datetime | None = Field(
+        default=None, description="`consent_expiring`: when the consent ends."
+    )
+    card: DiscoveredCardOut | None = Field(
+        default=None, description="`card_discovered`: the card and what is offered for it."
+    )
+    stop_at_member_site: bool = Field(
+        default=False,
+        description="`needs_reauth`: the old link still holds the card at Amex, so it must "
+        "first be stopped on the member site (登録情報の変更 → 外部サービスとの連携 → the "
+        "service → 停止する); until then the card cannot be chosen when re-authenticating.",
+    )
+    member_site_url: str | None = Field(
+        default=None,
+        description="With `stop_at_member_site`: the member-site page where the link is "
+        "stopped (absolute URL).",
+    )
 
 
 class RolloutCreate(_In):
@@ -261,11 +311,27 @@ class LinkOut(_Out):
     status: LinkStatus
     subject: str = Field(description="Amex online-service ID or MyJCB ID that consented.")
     expires_at: dt.datetime | None
+    consent_expires_at: dt.datetime | None = Field(
+        default=None,
+        description="When the issuer's consent ends and the person must consent again "
+        "(warned 14, 7 and 1 days ahead); null when the issuer names no end.",
+    )
+    consent_expiring: bool = Field(
+        default=False,
+        description="A warning of the consent's end was sent and the consent is not renewed "
+        "yet: re-authenticating (`POST /accounts/{id}/reauth`) renews it in place.",
+    )
 
     @classmethod
     def from_domain(cls, link: ApiLink) -> LinkOut:
         # Deliberately not the tokens: they never leave the back end.
-        return cls(status=link.status, subject=link.subject, expires_at=link.expires_at)
+        return cls(
+            status=link.status,
+            subject=link.subject,
+            expires_at=link.expires_at,
+            consent_expires_at=link.consent_expires_at,
+            consent_expiring=link.consent_warned_days is not None,
+        )
 
 
 class AccountOut(_Out):
@@ -344,7 +410,7 @@ class AuthorizationOptions(_In):
 
 
 class LinkCheckOut(_Out):
-    status: Literal["active", "stopped", "none"] = Field(
+    status: LinkCheck = Field(
         description="At the issuer now: still registered, stopped (R16), or no link at all."
     )
 
@@ -369,6 +435,34 @@ class IssuerInfoOut(_Out):
     )
     external_services_url: str | None = Field(
         None, description="Amex: 登録情報の変更 → 外部サービスとの連携, to stop a link (R16)."
+    )
+
+
+class IssuerHealthOut(_Out):
+    """How an issuer answers renkei's syncs, judged from their recent outcomes.
+
+    ``down``: the newest 3 counted syncs all failed at the issuer (5xx, timeout,
+    connection error, unreadable answer); ``healthy``: fewer than 3 counted syncs, at
+    least 80 % of the last 20 (within 2 hours) succeeded, or the newest 3 did;
+    ``degraded``: anything else. An account's own failure (a stopped link, a refused
+    grant or password) never counts against the issuer.
+    """
+
+    issuer: Issuer
+    state: Literal["healthy", "degraded", "down"]
+    success_rate: float | None = Field(
+        None, description="Successes over counted syncs in the window; null when none."
+    )
+    samples: int = Field(description="Counted syncs in the window (at most 20).")
+    failure_streak: int = Field(description="Issuer failures in a row, newest first.")
+    failing_since: dt.datetime | None = None
+    last_outcome_at: dt.datetime | None = None
+    next_probe_at: dt.datetime | None = Field(
+        None,
+        description=(
+            "While down, when the next scheduled sync asks the issuer again; the others "
+            "wait until it answers."
+        ),
     )
 
 
@@ -428,7 +522,7 @@ class AccountDeletedOut(_Out):
 
 class SyncResultOut(_Out):
     account_id: str
-    status: Literal["succeeded", "failed", "skipped", "already_running"] = Field(
+    status: SyncStatus = Field(
         description="`already_running`: a sync of the account is under way already; "
         "this request did not ask the issuer again."
     )
@@ -542,7 +636,7 @@ class OldCardAccountCreate(OldCardCredentials):
 # --------------------------------------------------------------------------- events
 class EventOut(_Out):
     id: str
-    type: str
+    type: EventType
     office_id: str | None
     account_id: str | None
     created_at: dt.datetime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import delete, func, or_, select, update
@@ -11,8 +12,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.db import issuer_health
 from backend.db import tables as t
+from backend.db.job_queue import queue_of
 from backend.domain import errors
+from backend.domain.issuer_health import IssuerHealth, OutcomeKind
 from backend.domain.model import (
     Account,
     AccountStatus,
@@ -21,6 +25,7 @@ from backend.domain.model import (
     Event,
     Invitation,
     Issuer,
+    JobKind,
     LinkStatus,
     Membership,
     NewStatement,
@@ -34,6 +39,7 @@ from backend.domain.model import (
 
 # Set in a session's info when its transaction queues a job or an outbox row.
 NEW_WORK = "renkei_new_work"
+LOCK_KEY_LENGTH = 100  # the length of jobs.lock_key
 _COLUMNS = [column.name for column in t.statements.columns]  # of statements
 
 
@@ -283,6 +289,14 @@ class SqlRepository:
         )
         return list((await self.session.scalars(query)).all())
 
+    async def expired_links_of_grant(self, issuer: Issuer, grant_id: str) -> list[ApiLink]:
+        query = select(ApiLink).where(
+            t.api_links.c.issuer == issuer.value,
+            t.api_links.c.issuer_grant_id == grant_id,
+            t.api_links.c.status == LinkStatus.EXPIRED.value,
+        )
+        return list((await self.session.scalars(query)).all())
+
     async def add_link(self, link: ApiLink) -> None:
         """Insert a link; the unique indexes turn a lost race into the rule's error."""
         self.session.add(link)
@@ -298,13 +312,45 @@ class SqlRepository:
             raise errors.CardAlreadyLinked("this card is already API-linked") from exc  # R5
 
     async def set_link_tokens(
-        self, link_id: str, tokens: bytes, expires_at: dt.datetime | None
+        self,
+        link_id: str,
+        tokens: bytes,
+        expires_at: dt.datetime | None,
+        *,
+        consent_expires_at: dt.datetime | None = None,
     ) -> None:
+        values: dict[str, object] = {"tokens": tokens, "expires_at": expires_at}
+        if consent_expires_at is not None:
+            # A refresh answer that names the consent's end keeps the stored one current.
+            values["consent_expires_at"] = consent_expires_at
         await self.session.execute(
-            update(t.api_links)
-            .where(t.api_links.c.id == link_id)
-            .values(tokens=tokens, expires_at=expires_at)
+            update(t.api_links).where(t.api_links.c.id == link_id).values(**values)
         )
+
+    async def claim_consent_warning(self, link_id: str, days: int) -> bool:
+        c = t.api_links.c
+        result = await self.session.execute(
+            update(t.api_links)
+            .where(
+                c.id == link_id,
+                or_(c.consent_warned_days.is_(None), c.consent_warned_days > days),
+            )
+            .values(consent_warned_days=days)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def links_with_consent_ending(self, before: dt.datetime) -> list[ApiLink]:
+        query = (
+            select(ApiLink)
+            .where(
+                t.api_links.c.status == LinkStatus.ACTIVE.value,
+                t.api_links.c.consent_expires_at.is_not(None),
+                t.api_links.c.consent_expires_at <= before,
+            )
+            .order_by(t.api_links.c.consent_expires_at)
+        )
+        return list((await self.session.scalars(query)).all())
 
     # ----------------------------------------------------------------- authorizations
     async def pending_by_state(self, state: str) -> PendingAuthorization | None:
@@ -322,6 +368,17 @@ class SqlRepository:
             .values(used_at=now)
         )
         return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def consume_pending_of_account(self, account_id: str, now: dt.datetime) -> int:
+        result = await self.session.execute(
+            update(t.pending_authorizations)
+            .where(
+                t.pending_authorizations.c.account_id == account_id,
+                t.pending_authorizations.c.used_at.is_(None),
+            )
+            .values(used_at=now)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def pending_by_id(self, pending_id: str) -> PendingAuthorization | None:
         query = select(PendingAuthorization).where(t.pending_authorizations.c.id == pending_id)
@@ -449,16 +506,33 @@ class SqlRepository:
         self.session.add(event)
         await self.session.flush()
         for url in webhook_urls:
-            await self.session.execute(
-                t.webhook_deliveries.insert().values(
-                    event_id=event.id, url=url, attempts=0, next_attempt_at=now
-                )
+            delivery_id = await self.session.scalar(
+                t.webhook_deliveries.insert()
+                .values(event_id=event.id, url=url, attempts=0, next_attempt_at=now)
+                .returning(t.webhook_deliveries.c.id)
+            )
+            # A job per row, on either runner. One account's (or office's) events keep
+            # their order for each subscriber: jobs of one lock key run in order.
+            lane = f"outbox:{url}|{event.account_id or event.office_id}"
+            await self.enqueue_job(
+                JobKind.DELIVER_WEBHOOK.value,
+                {"delivery_id": int(delivery_id or 0)},
+                lock_key=_lock_key(lane),
+                run_at=now,
+                once=False,
             )
 
     async def list_events(
-        self, office_ids: Sequence[str] | None, *, account_id: str | None, limit: int
+        self,
+        office_ids: Sequence[str] | None,
+        *,
+        account_id: str | None,
+        limit: int,
+        event_type: str | None = None,
     ) -> list[Event]:
         query = select(Event)
+        if event_type is not None:
+            query = query.where(t.events.c.type == event_type)
         if office_ids is not None:
             query = query.where(t.events.c.office_id.in_(list(office_ids)))
         if account_id is not None:
@@ -482,12 +556,81 @@ class SqlRepository:
         )
         return inserted is not None
 
+    # ----------------------------------------------------------------- cards that appear
+    async def cards_seen_by_account(self, account_id: str) -> set[str]:
+        c = t.account_seen_cards.c
+        rows = await self.session.scalars(select(c.card_id).where(c.account_id == account_id))
+        return set(rows.all())
+
+    async def card_seen_in_office(self, office_id: str, card_id: str) -> bool:
+        c = t.account_seen_cards.c
+        found = await self.session.scalar(
+            select(c.account_id).where(c.office_id == office_id, c.card_id == card_id).limit(1)
+        )
+        return found is not None
+
+    async def note_card_seen(
+        self, account_id: str, office_id: str, card_id: str, at: dt.datetime
+    ) -> None:
+        await self.session.execute(
+            t.account_seen_cards.insert().values(
+                account_id=account_id, office_id=office_id, card_id=card_id, seen_at=at
+            )
+        )
+
+    # ----------------------------------------------------------------- issuer health
+    async def record_sync_outcome(
+        self,
+        issuer: str,
+        account_id: str | None,
+        kind: OutcomeKind,
+        error_code: str | None,
+        at: dt.datetime,
+    ) -> None:
+        await issuer_health.record_outcome(self.session, issuer, account_id, kind, error_code, at)
+
+    async def issuer_health(self, issuer: str, now: dt.datetime) -> IssuerHealth:
+        return await issuer_health.health_of(self.session, issuer, now)
+
+    async def claim_issuer_probe(self, issuer: str, now: dt.datetime, until: dt.datetime) -> bool:
+        return await issuer_health.claim_probe(self.session, issuer, now, until)
+
     # ----------------------------------------------------------------- jobs
+    async def accounts_due_for_sync(self, now: dt.datetime, interval: dt.timedelta) -> list[str]:
+        rows = await self.session.execute(
+            select(t.accounts.c.id, t.accounts.c.issuer)
+            .where(
+                t.accounts.c.status.in_(["active", "syncing"]),
+                t.accounts.c.sync_method.in_(["api", "legacy"]),
+                (t.accounts.c.last_synced_at.is_(None))
+                | (t.accounts.c.last_synced_at < now - interval),
+                # A sync under way is the one the schedule would ask for (a first sync at
+                # start, say); a lease left by a dead process has lapsed and counts not.
+                (t.accounts.c.sync_lease_until.is_(None)) | (t.accounts.c.sync_lease_until < now),
+            )
+            .order_by(t.accounts.c.last_synced_at.is_not(None), t.accounts.c.last_synced_at)
+        )
+        due = [(str(account_id), str(issuer)) for account_id, issuer in rows.all()]
+        # An issuer that is down gets no scheduled syncs but its probe, when that is due.
+        return await issuer_health.without_down_issuers(self.session, due, now)
+
     async def enqueue_job(
-        self, kind: str, payload: dict[str, object], *, lock_key: str | None, run_at: dt.datetime
+        self,
+        kind: str,
+        payload: dict[str, object],
+        *,
+        lock_key: str | None,
+        run_at: dt.datetime,
+        once: bool = True,
     ) -> None:
         self.session.info[NEW_WORK] = True
-        if lock_key is not None:
+        queue = queue_of(self.session)
+        if queue is not None:
+            await queue.enqueue(
+                self.session, kind, payload, lock_key=lock_key, run_at=run_at, once=once
+            )
+            return
+        if lock_key is not None and once:
             queued = await self.session.scalar(
                 select(t.jobs.c.id)
                 .where(
@@ -521,6 +664,9 @@ class SqlRepository:
     async def take_queued_job(
         self, kind: str, lock_key: str, now: dt.datetime, until: dt.datetime
     ) -> int | None:
+        queue = queue_of(self.session)
+        if queue is not None:
+            return await queue.take_queued(self.session, kind, lock_key)
         found = await self.session.scalar(
             select(t.jobs.c.id)
             .where(
@@ -543,12 +689,23 @@ class SqlRepository:
         return int(found) if getattr(taken, "rowcount", 0) == 1 else None
 
     async def settle_job(self, job_id: int, *, retry_at: dt.datetime | None) -> None:
+        queue = queue_of(self.session)
+        if queue is not None:
+            await queue.settle(self.session, job_id, retry_at=retry_at)
+            return
         values: dict[str, object] = (
             {"status": "done"}
             if retry_at is None
             else {"status": "queued", "run_at": retry_at, "locked_until": None}
         )
         await self.session.execute(update(t.jobs).where(t.jobs.c.id == job_id).values(**values))
+
+
+def _lock_key(key: str) -> str:
+    """A lock key that fits its column: a long subscriber URL is kept as its digest."""
+    if len(key) <= LOCK_KEY_LENGTH:
+        return key
+    return "outbox:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 class SqlUnitOfWork:

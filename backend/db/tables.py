@@ -220,6 +220,8 @@ api_links = Table(
     _ts("created_at"),
     _ts("revoked_at", nullable=True),
     Column("issuer_grant_id", String(100), nullable=True),
+    _ts("consent_expires_at", nullable=True),
+    Column("consent_warned_days", Integer, nullable=True),
     # R5/R14: at most one active API link per Amex card, across every office.
     Index(
         "uq_api_links_active_amex_card",
@@ -347,6 +349,40 @@ issuer_webhook_receipts = Table(
     _ts("received_at"),
 )
 
+# Each sync run's outcome for its issuer: the window issuer health is judged from
+# (backend/domain/issuer_health.py), shared by every process.
+issuer_sync_outcomes = Table(
+    "issuer_sync_outcomes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("issuer", String(8), nullable=False),
+    Column("account_id", String(32), nullable=True),
+    Column("kind", String(16), nullable=False),  # success | issuer_failure | account_failure
+    Column("error_code", String(64), nullable=True),
+    _ts("at"),
+    Index("ix_issuer_sync_outcomes_issuer_at", "issuer", "at"),
+)
+
+# The issuer's cards each account's ID was reported with: a card no account of the office
+# has seen, reported after the account's first report, is offered (card.discovered).
+account_seen_cards = Table(
+    "account_seen_cards",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id"), primary_key=True),
+    Column("card_id", String(32), ForeignKey("cards.id"), primary_key=True),
+    Column("office_id", String(32), ForeignKey("offices.id"), nullable=False),
+    _ts("seen_at"),
+    Index("ix_account_seen_cards_office_card", "office_id", "card_id"),
+)
+
+# While an issuer is down, one probe sync at a time: claimed by compare-and-set.
+issuer_probes = Table(
+    "issuer_probes",
+    metadata,
+    Column("issuer", String(8), primary_key=True),
+    _ts("claimed_until"),
+)
+
 jobs = Table(
     "jobs",
     metadata,
@@ -361,6 +397,8 @@ jobs = Table(
     Column("last_error", String(200), nullable=True),
     _ts("created_at"),
     Index("ix_jobs_due", "status", "run_at"),
+    # A lock key's jobs run in the order queued: the claim looks for earlier ones.
+    Index("ix_jobs_lock", "lock_key", "id"),
 )
 
 api_tokens = Table(
@@ -391,13 +429,41 @@ conversations = Table(
     Column("slots", JSON, nullable=False),
     Column("history", JSON, nullable=False),
     Column("replies", JSON, nullable=False),
-    Column("transcript", JSON, nullable=False),
+    # Lines ever logged (the seq of the last one): the next line's seq, without a read.
+    Column("transcript_lines", Integer, nullable=False, server_default="0"),
     Column("waiting_for", String(80), nullable=True),
     Column("version", Integer, nullable=False),
     _ts("created_at"),
     _ts("updated_at"),
     Index("ix_conversations_waiting", "waiting_for"),
     Index("ix_conversations_flow_updated", "flow", "updated_at"),
+)
+
+# A conversation's transcript, one row a line: a turn appends its lines, never rewrites.
+conversation_transcript = Table(
+    "conversation_transcript",
+    metadata,
+    Column(
+        "conversation_id",
+        String(32),
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("line", JSON, nullable=False),
+)
+
+# Steps counted by turns, not yet added into flow_step_counts: a turn only inserts here
+# (no hot row every turn updates), and the log is folded into the counts in batches.
+flow_step_log = Table(
+    "flow_step_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("flow", String(40), nullable=False),
+    Column("step", String(60), nullable=False),
+    Column("entered", Integer, nullable=False),
+    Column("completed", Integer, nullable=False),
+    Column("abandoned", Integer, nullable=False),
 )
 
 flow_step_counts = Table(
@@ -421,7 +487,32 @@ handoffs = Table(
     Column("account_state", JSON, nullable=True),
     _ts("created_at"),
     _ts("routed_at", nullable=True),
+    # open → answered → resolved (statemachine.handoff.HandoffStatus); the support page
+    # lists what is not resolved.
+    Column("status", String(16), nullable=False, server_default="open"),
+    _ts("resolved_at", nullable=True),
     Index("ix_handoffs_unrouted", "routed_at", "created_at"),
+    Index("ix_handoffs_status", "status", "created_at"),
+)
+
+# What was said in a handoff after it started: the person's messages for support,
+# support's answers for the person, and its end. ``routed_at``: passed on by Slack's side.
+handoff_messages = Table(
+    "handoff_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("handoff_id", String(32), ForeignKey("handoffs.id"), nullable=False),
+    Column("conversation_id", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("author", String(320), nullable=False),
+    Column("via", String(16), nullable=False),
+    _ts("at"),
+    _ts("routed_at", nullable=True),
+    Index("ix_handoff_messages_handoff", "handoff_id", "id"),
+    Index("ix_handoff_messages_unrouted", "routed_at", "id"),
+    # A conversation's history shows support's answers among its lines.
+    Index("ix_handoff_messages_conversation", "conversation_id", "id"),
 )
 
 
@@ -495,10 +586,13 @@ slack_notifications = Table(
     _ts("next_attempt_at"),
     Column("last_error", String(200), nullable=True),
     Column("message_ts", String(40), nullable=True),
+    # A reply in the thread of this message (a handoff's messages under its first one).
+    Column("thread_ts", String(40), nullable=True),
     _ts("created_at"),
     _ts("sent_at", nullable=True),
     UniqueConstraint("event_id", "channel_id", name="uq_slack_notifications_event_channel"),
     Index("ix_slack_notifications_due", "status", "next_attempt_at"),
+    Index("ix_slack_notifications_message", "channel_id", "message_ts"),
 )
 
 # bolt's OAuth flow: installations per workspace, and the state of each install attempt.

@@ -30,11 +30,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from backend.domain.vocabulary import RefusalCode
+
 
 class DomainError(Exception):
     """Base of the domain's errors. ``code`` is stable and part of the API contract."""
 
-    code = "domain_error"
+    code: RefusalCode = RefusalCode.DOMAIN_ERROR
     rule: str | None = None
 
     def __init__(self, message: str = "", **details: Any) -> None:
@@ -43,103 +45,103 @@ class DomainError(Exception):
 
 
 class NotFound(DomainError):
-    code = "not_found"
+    code = RefusalCode.NOT_FOUND
 
 
 class Unauthenticated(DomainError):
-    code = "unauthenticated"
+    code = RefusalCode.UNAUTHENTICATED
 
 
 class Conflict(DomainError):
     """Someone else changed the thing meanwhile (optimistic locking): read it again."""
 
-    code = "conflict"
+    code = RefusalCode.CONFLICT
 
 
 class StatementFileInvalid(DomainError):
     """An uploaded statement file cannot be read; ``details`` name the line and column."""
 
-    code = "statement_file_invalid"
+    code = RefusalCode.STATEMENT_FILE_INVALID
 
 
 class Forbidden(DomainError):
-    code = "forbidden"
+    code = RefusalCode.FORBIDDEN
 
 
 class InvalidRequest(DomainError):
-    code = "invalid_request"
+    code = RefusalCode.INVALID_REQUEST
 
 
 class LastAdmin(DomainError):
     """An office keeps at least one admin: nobody else could ever manage it again."""
 
-    code = "last_admin"
+    code = RefusalCode.LAST_ADMIN
 
 
 class AlreadyMember(DomainError):
-    code = "already_member"
+    code = RefusalCode.ALREADY_MEMBER
 
 
 class RuleViolation(DomainError):
-    code = "rule_violation"
+    code = RefusalCode.RULE_VIOLATION
 
 
 class CardNotEligible(RuleViolation):
-    code = "card_not_eligible"
+    code = RefusalCode.CARD_NOT_ELIGIBLE
     rule = "R1"
 
 
 class ApiNotReleased(RuleViolation):
-    code = "api_not_released"
+    code = RefusalCode.API_NOT_RELEASED
     rule = "R3"
 
 
 class CardAlreadyLinked(RuleViolation):
-    code = "card_already_linked"
+    code = RefusalCode.CARD_ALREADY_LINKED
     rule = "R5"
 
 
 class CombinedLoginRefused(RuleViolation):
-    code = "combined_login_not_supported"
+    code = RefusalCode.COMBINED_LOGIN_NOT_SUPPORTED
     rule = "R6"
 
 
 class WrongMyJcbId(RuleViolation):
-    code = "wrong_myjcb_id"
+    code = RefusalCode.WRONG_MYJCB_ID
     rule = "R6"
 
 
 class MyJcbIdAlreadyLinked(RuleViolation):
-    code = "myjcb_id_already_linked"
+    code = RefusalCode.MYJCB_ID_ALREADY_LINKED
     rule = "R6"
 
 
 class RevokeAtIssuerFirst(RuleViolation):
-    code = "revoke_at_issuer_first"
+    code = RefusalCode.REVOKE_AT_ISSUER_FIRST
     rule = "R10"
 
 
 class OneCardPerAuthorization(RuleViolation):
-    code = "one_card_per_authorization"
+    code = RefusalCode.ONE_CARD_PER_AUTHORIZATION
     rule = "R13"
 
 
 class SupplementaryNotRegistered(RuleViolation):
-    code = "supplementary_not_registered"
+    code = RefusalCode.SUPPLEMENTARY_NOT_REGISTERED
     rule = "R15"
 
 
 class AccountExistsForCard(RuleViolation):
     """A new account for a card this office already syncs would be a duplicate: switch it."""
 
-    code = "account_exists_for_card"
+    code = RefusalCode.ACCOUNT_EXISTS_FOR_CARD
     rule = "R12"
 
 
 class CardMismatch(RuleViolation):
-    code = "card_mismatch"
+    code = RefusalCode.CARD_MISMATCH
     rule = "R15"
 
 
 class InvalidState(RuleViolation):
-    code = "invalid_state"
+    code = RefusalCode.INVALID_STATE

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
 MAX_EMAIL = 254  # RFC 5321's path limit less the angle brackets
 MAX_LOCAL_PART = 64  # RFC 5321 §4.5.3.1.1
@@ -86,3 +87,15 @@ def _check_domain(domain: str) -> None:
             raise InvalidIdentity("the domain is not a valid host name") from exc
         if not ascii_label or len(ascii_label) > MAX_LABEL or not _LDH.match(ascii_label):
             raise InvalidIdentity("the domain is not a valid host name")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a member (by email) or a support administrator over every office.
+
+    Defined here, not in the service layer, so that every front end (the assistant's
+    routes included) names the caller with the same type.
+    """
+
+    email: str
+    support_admin: bool = False

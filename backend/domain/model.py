@@ -12,6 +12,14 @@ import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# The shared words live in vocabulary; the domain's modules name them from here too.
+from backend.domain.vocabulary import AccountStatus as AccountStatus
+from backend.domain.vocabulary import CardRole as CardRole
+from backend.domain.vocabulary import Issuer as Issuer
+from backend.domain.vocabulary import LinkStatus as LinkStatus
+from backend.domain.vocabulary import Role as Role
+from backend.domain.vocabulary import SyncMethod as SyncMethod
+
 
 def new_id() -> str:
     return uuid.uuid4().hex
@@ -19,42 +27,6 @@ def new_id() -> str:
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-class Issuer(StrEnum):
-    AMEX = "amex"
-    JCB = "jcb"
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    MEMBER = "member"
-    READ_ONLY = "read_only"
-
-
-class SyncMethod(StrEnum):
-    LEGACY = "legacy"
-    API = "api"
-    UPLOAD = "upload"
-
-
-class AccountStatus(StrEnum):
-    ACTIVE = "active"
-    NEEDS_REAUTH = "needs_reauth"  # also: a new API account waiting for the first consent
-    SYNCING = "syncing"
-    DISABLED = "disabled"
-    DELETED = "deleted"
-
-
-class CardRole(StrEnum):
-    BASIC = "basic"
-    SUPPLEMENTARY = "supplementary"
-
-
-class LinkStatus(StrEnum):
-    ACTIVE = "active"
-    REVOKED = "revoked"
-    EXPIRED = "expired"
 
 
 class StatementStatus(StrEnum):
@@ -72,6 +44,14 @@ class JobKind(StrEnum):
     """Work queued in the database for any worker to take."""
 
     SYNC_ACCOUNT = "sync_account"
+    # One outbox row sent to its subscriber, in its account's order.
+    DELIVER_WEBHOOK = "deliver_webhook"
+    # The work a Slack request leaves after its ack (bot.slack), run by any worker.
+    SLACK_REQUEST = "slack_request"
+    # One message to post to Slack (bot.slack), in its channel's order.
+    SLACK_NOTICE = "slack_notice"
+    # Support handoffs and their messages passed on between Slack and the conversations.
+    SLACK_HANDOFFS = "slack_handoffs"
 
 
 class AuthorizationPurpose(StrEnum):
@@ -199,6 +179,10 @@ class ApiLink:
     created_at: dt.datetime = field(default_factory=utcnow)
     revoked_at: dt.datetime | None = None
     issuer_grant_id: str | None = None  # the issuer's id of the grant, named by its webhooks
+    # When the issuer's consent ends (the person must consent again), if it does.
+    consent_expires_at: dt.datetime | None = None
+    # The consent warning already sent (days before the end: 14, 7 or 1).
+    consent_warned_days: int | None = None
     id: str = field(default_factory=new_id)
 
 

@@ -1,7 +1,9 @@
-"""The in-process job runner of the embedded default.
+"""The in-process job runner of the embedded default (SQLite, no process to start).
 
-It polls the database, so it keeps nothing that only one process knows: several
-processes (or a distributed runner later) can share the same job table.
+It polls renkei's ``jobs`` table, claiming rows by compare-and-set, so it keeps nothing
+that only one process knows; an outbox row is a ``deliver_webhook`` job there, as on
+Procrastinate. On PostgreSQL, Procrastinate takes its
+place (``backend.jobs.distributed``); both follow ``backend.jobs.policy``.
 """
 
 from __future__ import annotations
@@ -10,20 +12,22 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from backend.db.job_store import SqlJobStore
-from backend.domain.model import Event
+from backend.db.job_store import ClaimedJob, Retention, SqlJobStore
+from backend.jobs.deliveries import deliver_one
+from backend.jobs.policy import PRUNE_EVERY, SCHEDULE_EVERY, job_retry_delay
 from backend.service import outbox
-from backend.service.sync import RetryLater
+from backend.service.jobs import DELIVER_WEBHOOK
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[object]]
-MAX_JOB_ATTEMPTS = 8
-SCHEDULE_EVERY = dt.timedelta(minutes=1)
+Periodic = Callable[[], Awaitable[object]]
+# (task, seconds from due to started, seconds it ran): what /metrics reports of a job.
+Observer = Callable[[str, float, float], None]
 
 
 class InProcessRunner:
@@ -36,47 +40,70 @@ class InProcessRunner:
         webhook_secret: str | None,
         clock: Callable[[], dt.datetime],
         poll_interval: float = 0.2,
-        sync_interval: dt.timedelta | None = None,
+        schedule: Periodic | None = None,
+        retention: Retention | None = None,
         workers: int = 4,
         wake: asyncio.Event | None = None,
+        observe: Observer | None = None,
     ) -> None:
         self._store = store
-        self._handlers = handlers
-        self._sender = sender
-        self._secret = webhook_secret
+        self._handlers = dict(handlers)
         self._clock = clock
+        if sender is not None and webhook_secret:
+            self._handlers[DELIVER_WEBHOOK] = self._delivery(sender, webhook_secret)
         self._poll = poll_interval
-        self._sync_interval = sync_interval
+        self._schedule = schedule
+        self._retention = retention or Retention()
         self._next_schedule: dt.datetime | None = None
+        self._upkeep: list[Periodic] = []
+        self._next_prune: dt.datetime | None = None
         self._workers = workers
+        self._observe = observe
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         # Set when this process queued a job or an outbox row (see SqlUnitOfWork): idle
         # loops start on it at once; work queued by other processes waits for a poll.
         self._wake = wake or asyncio.Event()
 
+    def add_handler(self, kind: str, handler: Handler) -> None:
+        """A job kind whose handler is built after the runner (the Slack front end's)."""
+        self._handlers[kind] = handler
+
+    def add_upkeep(self, upkeep: Periodic) -> None:
+        """Work run every minute beside the scheduled syncs."""
+        self._upkeep.append(upkeep)
+
+    def _delivery(self, sender: outbox.Sender, secret: str) -> Handler:
+        async def deliver(payload: dict[str, Any]) -> None:
+            row = await self._store.delivery(int(payload["delivery_id"]))
+            if row is None:
+                return  # delivered already (a job whose lease lapsed, run again) or pruned
+            await deliver_one(self._store, sender, secret, self._clock, row)
+
+        return deliver
+
     async def run_once(self) -> bool:
-        """Run one due job and one round of webhook deliveries; True if anything ran."""
-        did = False
+        """Run one due job (after the upkeep, when due); True if one ran."""
         await self._schedule_periodic_syncs()
         job = await self._store.claim(self._clock())
-        if job is not None:
-            did = True
-            await self._run(job.id, job.kind, job.payload, job.attempts)
-        if self._sender is not None and self._secret:
-            did = await self._deliver() or did
-        return did
+        if job is None:
+            return False
+        await self._run(job)
+        return True
 
     async def _schedule_periodic_syncs(self) -> None:
-        """Every account is synced at least every ``sync_interval``, webhook or not:
-        JCB statements arrive late by API (R9) and a missed webhook must not leave a gap."""
-        if self._sync_interval is None:
-            return
+        """Scheduled syncs every minute, pruning every hour: this process's upkeep."""
         now = self._clock()
-        if self._next_schedule is not None and now < self._next_schedule:
-            return
-        self._next_schedule = now + SCHEDULE_EVERY
-        await self._store.enqueue_due_syncs(now, self._sync_interval)
+        if self._schedule is not None and (
+            self._next_schedule is None or now >= self._next_schedule
+        ):
+            self._next_schedule = now + SCHEDULE_EVERY
+            await self._schedule()
+            for upkeep in self._upkeep:
+                await upkeep()
+        if self._next_prune is None or now >= self._next_prune:
+            self._next_prune = now + PRUNE_EVERY
+            await self._store.prune(now, self._retention)
 
     async def drain(self, max_rounds: int = 200) -> None:
         """Run until nothing is due (tests and CLI one-shots)."""
@@ -84,86 +111,50 @@ class InProcessRunner:
             if not await self.run_once():
                 return
 
-    async def _run(self, job_id: int, kind: str, payload: dict[str, Any], attempts: int) -> None:
+    async def _run(self, job: ClaimedJob) -> None:
+        started = self._clock()
+        begun = time.perf_counter()
+        try:
+            await self._run_handler(job.id, job.kind, job.payload, job.attempts)
+        finally:
+            if self._observe is not None:
+                wait = max((started - job.run_at).total_seconds(), 0.0)
+                self._observe(job.kind, wait, time.perf_counter() - begun)
+
+    async def _run_handler(
+        self, job_id: int, kind: str, payload: dict[str, Any], attempts: int
+    ) -> None:
         handler = self._handlers.get(kind)
         if handler is None:
             await self._store.retry(job_id, self._clock(), f"no handler for {kind}", give_up=True)
             return
         try:
             await handler(payload)
-        except RetryLater as exc:
-            give_up = attempts >= MAX_JOB_ATTEMPTS
-            delay = exc.delay * (1 + random.random() / 4)  # noqa: S311 - jitter, not security
-            await self._store.retry(
-                job_id, self._clock() + dt.timedelta(seconds=delay), exc.code, give_up=give_up
-            )
-            return
         except Exception as exc:
-            log.exception("job %s (%s) failed", job_id, kind)
-            give_up = attempts >= MAX_JOB_ATTEMPTS
-            delay = outbox.backoff_seconds(attempts) * 5
+            delay = job_retry_delay(exc, attempts)
+            # A failure that says when to come back (an issuer's or Slack's) is no bug.
+            if delay is None or not (hasattr(exc, "delay") or hasattr(exc, "retry_in")):
+                log.exception("job %s (%s) failed", job_id, kind)
+            error = getattr(exc, "code", None) or type(exc).__name__
             await self._store.retry(
                 job_id,
-                self._clock() + dt.timedelta(seconds=delay),
-                type(exc).__name__,
-                give_up=give_up,
+                self._clock() + dt.timedelta(seconds=delay or 0),
+                str(error),
+                give_up=delay is None,
             )
             return
         await self._store.finish(job_id)
 
-    async def _deliver(self) -> bool:
-        assert self._sender is not None and self._secret is not None
-        due = await self._store.due_deliveries(self._clock())
-        # Rows are claimed already. Different accounts' events go out side by side; one
-        # account's keep their order (a conversation expects "linked" before "synced").
-        lanes: dict[tuple[str, str | None], list[tuple[int, str, int, Event]]] = {}
-        for row in due:
-            lanes.setdefault((row[1], row[3].account_id or row[3].office_id), []).append(row)
-
-        async def in_order(rows: list[tuple[int, str, int, Event]]) -> None:
-            for row in rows:
-                await self._deliver_one(*row)
-
-        await asyncio.gather(*(in_order(rows) for rows in lanes.values()))
-        return bool(due)
-
-    async def _deliver_one(self, delivery_id: int, url: str, attempts: int, event: Event) -> None:
-        assert self._sender is not None and self._secret is not None
-        body = outbox.event_body(event)
-        now = self._clock()
-        headers = {
-            "Content-Type": "application/json",
-            "Renkei-Event-Id": event.id,
-            "Renkei-Signature": outbox.sign(self._secret, int(now.timestamp()), body),
-        }
-        error: str | None = None
-        try:
-            status = await self._sender(url, body, headers)
-            if not 200 <= status < 300:
-                error = f"HTTP {status}"
-        except Exception as exc:  # network errors of any client library
-            error = type(exc).__name__
-        attempts += 1
-        delivered = error is None
-        give_up = attempts >= outbox.MAX_ATTEMPTS
-        await self._store.mark_delivery(
-            delivery_id,
-            delivered_at=now if delivered or give_up else None,
-            attempts=attempts,
-            next_attempt_at=now + dt.timedelta(seconds=outbox.backoff_seconds(attempts)),
-            error=error,
-        )
-
     def start(self) -> None:
-        """Job workers side by side (one job per account at a time, by lock key), and the
-        outbox sender; all poll the database, so other processes may run them too."""
+        """Job workers side by side (one job per lock key at a time, in order), and the
+        upkeep; all poll the database, so other processes may run them too."""
         self._stopping.clear()
         self._tasks = [
             asyncio.create_task(self._loop(self._job_round), name=f"renkei-jobs-{n}")
             for n in range(self._workers)
         ]
         self._tasks.append(
-            asyncio.create_task(self._loop(self._outbox_round), name="renkei-outbox")
+            asyncio.create_task(self._loop(self._upkeep_round), name="renkei-upkeep")
         )
 
     async def stop(self) -> None:
@@ -176,14 +167,12 @@ class InProcessRunner:
         job = await self._store.claim(self._clock())
         if job is None:
             return False
-        await self._run(job.id, job.kind, job.payload, job.attempts)
+        await self._run(job)
         return True
 
-    async def _outbox_round(self) -> bool:
+    async def _upkeep_round(self) -> bool:
         await self._schedule_periodic_syncs()
-        if self._sender is None or not self._secret:
-            return False
-        return await self._deliver()
+        return False
 
     async def _loop(self, round_: Callable[[], Awaitable[bool]]) -> None:
         while not self._stopping.is_set():

@@ -347,7 +347,7 @@ async def delete_account(ctx: ServiceContext, principal: Principal, account_id: 
         link = await _unrevoked_link(uow.repo, account_id)
     stopped = False
     if link is not None:
-        stopped = await _stopped_at_issuer(ctx, link)
+        stopped = await stopped_at_issuer(ctx, link)
     async with ctx.uow() as uow:
         account = await access.account_for(
             uow.repo, principal, account_id, Role.ADMIN, for_update=True
@@ -386,7 +386,7 @@ async def check_link(ctx: ServiceContext, principal: Principal, account_id: str)
         link = await _unrevoked_link(uow.repo, account_id)
     if link is None:
         return "none"
-    if not await _stopped_at_issuer(ctx, link):
+    if not await stopped_at_issuer(ctx, link):
         return "active"
     async with ctx.uow() as uow:
         account = await access.account_for(
@@ -415,7 +415,7 @@ async def _unrevoked_link(repo: Repository, account_id: str) -> ApiLink | None:
     return link if link is not None and link.status != LinkStatus.REVOKED else None
 
 
-async def _stopped_at_issuer(ctx: ServiceContext, link: ApiLink) -> bool:
+async def stopped_at_issuer(ctx: ServiceContext, link: ApiLink) -> bool:
     """Ask the issuer whether the grant is still registered (R16).
 
     Tokens the issuer refuses for any other reason say nothing about the grant: it is

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from backend.domain.identity import Principal as Principal
 from backend.domain.model import Issuer
 from backend.service.ports import IssuerGateway
 from backend.service.uow import UnitOfWork
@@ -33,14 +34,9 @@ class ServiceContext:
     webhook_urls: Sequence[str] = ()
     clock: Callable[[], dt.datetime] = _utcnow
     authorization_ttl: dt.timedelta = field(default_factory=lambda: dt.timedelta(minutes=30))
+    # How long an account's sync lease holds without renewal (renewed at every page): a
+    # process that died mid-sync keeps the account from syncing for at most this long.
+    sync_lease: dt.timedelta = field(default_factory=lambda: dt.timedelta(minutes=10))
 
     def gateway(self, issuer: Issuer | str) -> IssuerGateway:
         return self.gateways[Issuer(issuer)]
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: a member (by email) or a support administrator over every office."""
-
-    email: str
-    support_admin: bool = False

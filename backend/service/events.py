@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from backend.domain.model import Event
+from backend.domain.vocabulary import EventType as EventType
 from backend.service.context import ServiceContext
 from backend.service.uow import Repository
-
-
-class EventType(StrEnum):
-    SYNC_COMPLETED = "sync.completed"
-    SYNC_FAILED = "sync.failed"
-    LINK_CREATED = "link.created"
-    LINK_NEEDS_REAUTH = "link.needs_reauth"
-    LINK_REVOKED = "link.revoked"
-    API_RELEASED = "office.api_released"
-    ACCOUNT_CREATED = "account.created"
-    ACCOUNT_DELETED = "account.deleted"
-    CARD_CHANGED = "card.changed"
-    AUTHORIZATION_FAILED = "authorization.failed"
-    STATEMENTS_UPLOADED = "statements.uploaded"
 
 
 async def record(

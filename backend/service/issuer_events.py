@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from backend.domain.consent import from_epoch
 from backend.domain.model import AccountStatus, ApiLink, Issuer, LinkStatus
 from backend.service import events, jobs
+from backend.service.consent_expiry import warn_if_due
 from backend.service.context import ServiceContext
+from backend.service.uow import Repository
 
 
 async def handle_issuer_event(
@@ -48,8 +51,17 @@ async def handle_issuer_event(
                     office_id=account.office_id,
                     account_id=account.id,
                     source="issuer",
+                    # "expired": the consent reached its end (not stopped by a person).
+                    reason=str(data.get("reason") or "")[:64] or None,
                 )
+            elif event_type == "link.expiring" and (ends := from_epoch(data.get("expires_at"))):
+                # The issuer names the end: keep it, and warn now if a warning is due
+                # (the periodic check sends the later ones).
+                link.consent_expires_at = ends
+                await repo.flush()
+                await warn_if_due(ctx, repo, link, ctx.clock())
             elif event_type == "link.expiring":
+                # No end given: the person can only be told to re-authenticate.
                 await events.record(
                     ctx,
                     repo,
@@ -59,8 +71,33 @@ async def handle_issuer_event(
                     reason="expiring",
                     expires_at=data.get("expires_at"),
                 )
+        if event_type == "link.revoked" and grant_id is not None:
+            await _stopped_after_expiry(ctx, repo, issuer, grant_id, data)
         await uow.commit()
         return True
+
+
+async def _stopped_after_expiry(
+    ctx: ServiceContext, repo: Repository, issuer: Issuer, grant_id: str, data: Mapping[str, object]
+) -> None:
+    """A grant stopped after its tokens died: its link, waiting for re-authentication, is
+    revoked too. At Amex that grant held the card until now (R10/R16); the notices stop
+    asking for it to be stopped on the member site, and say it was."""
+    for link in await repo.expired_links_of_grant(issuer, grant_id):
+        account = await repo.get_account(link.account_id, for_update=True)
+        link.status = LinkStatus.REVOKED
+        link.revoked_at = ctx.clock()
+        if account is None or account.status != AccountStatus.NEEDS_REAUTH:
+            continue  # deleted, or linked again since: the newer link is the news
+        await events.record(
+            ctx,
+            repo,
+            events.EventType.LINK_REVOKED,
+            office_id=account.office_id,
+            account_id=account.id,
+            source="issuer",
+            reason=str(data.get("reason") or "")[:64] or None,
+        )
 
 
 def _same_grant(link: ApiLink, grant_id: str | None) -> bool:

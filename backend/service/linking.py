@@ -22,16 +22,17 @@ from backend.domain.model import (
     Role,
     SyncMethod,
 )
-from backend.service import access, consent_binding, events, jobs
+from backend.service import access, card_discovery, consent_binding, events, jobs
 from backend.service.accounts import (
     accounts_with_cards,
     add_account,
     office_cards,
     upsert_card,
 )
+from backend.service.consent_expiry import warn_if_due
 from backend.service.context import Principal, ServiceContext
 from backend.service.ports import GrantInfo, IssuerCard, IssuerError, TokenSet
-from backend.service.tokens import expiry_of, seal_tokens
+from backend.service.tokens import consent_end_of, expiry_of, seal_tokens
 from backend.service.uow import Repository
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,13 @@ async def register_api_account(
     card_id: str | None = None,
     return_url: str | None = None,
 ) -> AuthorizationStart:
-    """R11: a new API account, created now and linked when the person consents."""
+    """R11: a new API account, created now and linked when the person consents.
+
+    ``name`` is the account's name as the person gave it; the API fills in the catalog's
+    default (R11: a name ending in "API") when she gave none.
+    """
+    if not name.strip():
+        raise errors.InvalidRequest("an account needs a name", field="name")
     async with ctx.uow() as uow:
         await access.require_office(uow.repo, principal, office_id, Role.MEMBER)
         rules.ensure_released(await uow.repo.is_released(office_id, issuer), issuer)  # R3/R4
@@ -161,7 +168,7 @@ async def register_api_account(
             await _check_card_free(uow.repo, principal, card, account_id="")
         account = Account(
             office_id=office_id,
-            name=name.strip() or ("American Express API" if issuer == Issuer.AMEX else "JCB API"),
+            name=name.strip(),
             issuer=issuer,
             card_id=card.id if card else None,
             sync_method=SyncMethod.API,
@@ -215,6 +222,48 @@ async def reauthorize(
         )
         await uow.commit()
         return start
+
+
+async def abandon_registration(ctx: ServiceContext, principal: Principal, account_id: str) -> None:
+    """R11: a registration given up before the person consented leaves no account behind.
+
+    Only an API account that never had a link is removed this way: it holds no grant at
+    the issuer (R10 does not apply), no statements and no credentials, so any member of
+    its office may remove it. Its authorizations still open are spent with it, so a
+    consent page left open links nothing later.
+
+    Raises:
+        NotFound: Not an account of an office of the caller's.
+        InvalidState: The account was linked once, or holds statements (``reason``).
+    """
+    async with ctx.uow() as uow:
+        account = await access.account_for(
+            uow.repo, principal, account_id, Role.MEMBER, for_update=True
+        )
+        never_linked = (
+            not account.is_deleted
+            and account.sync_method == SyncMethod.API
+            and account.status == AccountStatus.NEEDS_REAUTH
+            and await uow.repo.latest_link_of_account(account.id) is None
+        )
+        if not never_linked or await uow.repo.count_statements(account.id):
+            raise errors.InvalidState(
+                "only a registration never consented is abandoned",
+                account_id=account_id,
+                reason="not_a_draft",
+            )
+        await uow.repo.consume_pending_of_account(account.id, ctx.clock())
+        account.status = AccountStatus.DELETED
+        account.deleted_at = ctx.clock()
+        await events.record(
+            ctx,
+            uow.repo,
+            events.EventType.ACCOUNT_DELETED,
+            office_id=account.office_id,
+            account_id=account.id,
+            reason="registration_abandoned",
+        )
+        await uow.commit()
 
 
 @dataclass(frozen=True)
@@ -385,8 +434,8 @@ async def _link(
             account_card=card,
         )  # R6, R13, R15
         rules.ensure_card_eligible(card)  # R1
-        for seen in grant.cards:
-            await upsert_card(repo, issuer, seen)
+        card_ids = {c.card_ref: (await upsert_card(repo, issuer, c)).id for c in grant.cards}
+        await card_discovery.note_reported_cards(ctx, repo, account, issuer, grant.cards, card_ids)
         previous = await repo.active_link_of_account(account.id)
         rules.ensure_card_free(
             card, await repo.active_links_for_card(card.id), account_id=account.id
@@ -397,6 +446,10 @@ async def _link(
                 await repo.active_links_for_subject(issuer, grant.subject),
                 account_id=account.id,
             )  # R6
+        # A renewal of a live consent, or a re-authentication after a failure: the link
+        # works again, and the warnings about its end no longer hold.
+        repaired = previous is not None or pending.purpose == AuthorizationPurpose.REAUTH
+        cleared = previous.consent_warned_days if previous is not None else None
         if previous is not None:
             # Re-authentication in place: the old grant is replaced, never doubled.
             previous.status = LinkStatus.EXPIRED
@@ -417,6 +470,7 @@ async def _link(
             expires_at=expiry_of(tokens),
             created_at=ctx.clock(),
             issuer_grant_id=grant.grant_id,
+            consent_expires_at=consent_end_of(tokens),
         )
         await repo.add_link(link)  # R5/R6 backed by unique indexes
         switched = account.sync_method != SyncMethod.API
@@ -439,6 +493,24 @@ async def _link(
             purpose=str(pending.purpose),
             card=card.masked_number,
         )
+        if repaired:
+            # Plaid's LOGIN_REPAIRED: said once, so the warnings and notices can be cleared.
+            await events.record(
+                ctx,
+                repo,
+                events.EventType.LINK_REPAIRED,
+                office_id=account.office_id,
+                account_id=account.id,
+                issuer=issuer.value,
+                card=card.masked_number,
+                renewed=previous is not None,
+                cleared_warning_days=cleared,
+                consent_expires_at=(
+                    link.consent_expires_at.isoformat() if link.consent_expires_at else None
+                ),
+            )
+        # A consent that is short from the start is warned of at once, not a minute later.
+        await warn_if_due(ctx, repo, link, ctx.clock())
         await jobs.enqueue_sync(ctx, repo, account.id)
         await uow.commit()
 

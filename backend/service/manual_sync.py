@@ -8,8 +8,8 @@ import datetime as dt
 from backend.domain.model import Role
 from backend.service import access
 from backend.service.context import Principal, ServiceContext
-from backend.service.jobs import SYNC_ACCOUNT
-from backend.service.sync import SYNC_LEASE, RetryLater, SyncResult, sync_account
+from backend.service.jobs import SYNC_ACCOUNT, sync_lock
+from backend.service.sync import RetryLater, SyncResult, sync_account
 
 
 async def sync_account_as(ctx: ServiceContext, principal: Principal, account_id: str) -> SyncResult:
@@ -27,14 +27,14 @@ async def sync_account_as(ctx: ServiceContext, principal: Principal, account_id:
         # work: this request carries it out now instead of the issuer being asked twice.
         now = ctx.clock()
         job_id = await uow.repo.take_queued_job(
-            SYNC_ACCOUNT, f"account:{account_id}", now, now + SYNC_LEASE
+            SYNC_ACCOUNT, sync_lock(account_id), now, now + ctx.sync_lease
         )
         await uow.commit()
     if job_id is None:
-        return await sync_account(ctx, account_id)
+        return await sync_account(ctx, account_id, requested=True)
     retry_at: dt.datetime | None = None
     try:
-        result = await sync_account(ctx, account_id)
+        result = await sync_account(ctx, account_id, requested=True)
     except RetryLater as busy:
         retry_at = ctx.clock() + dt.timedelta(seconds=busy.delay)
         raise

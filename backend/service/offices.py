@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from backend.domain import errors, identity, rules
 from backend.domain.model import (
+    Account,
+    AccountStatus,
     Invitation,
     Issuer,
+    LinkStatus,
     Membership,
     Office,
     Role,
@@ -287,10 +291,36 @@ async def release_api(
 
 @dataclass(frozen=True)
 class Notice:
-    """R4: the home screen's orange notice: API linking is here for these accounts."""
+    """A home-screen notice.
+
+    ``api_released`` (R4's orange notice): API linking is here for these accounts.
+    ``consent_expiring``: the consent of this account's link ends at ``expires_at``;
+    shown from the first warning until the consent is renewed.
+    ``card_discovered``: a card that appeared under the ID of ``account_ids[0]``,
+    offered (``offer``: ``supplementary_card`` or ``register``) until an account of the
+    office syncs it.
+    ``needs_reauth``: this API account's link needs re-authentication; with
+    ``stop_at_member_site`` while the old grant still holds the card at the issuer.
+    """
 
     issuer: Issuer
     account_ids: list[str]
+    kind: str = "api_released"
+    expires_at: dt.datetime | None = None
+    card: dict[str, object] | None = None
+    stop_at_member_site: bool = False
+
+
+# What a card_discovered notice shows of its event's payload.
+_DISCOVERED_FIELDS = (
+    "card_id",
+    "masked_number",
+    "holder_name",
+    "role",
+    "offer",
+    "basic_account_id",
+    "api_eligible",
+)
 
 
 async def notices(ctx: ServiceContext, principal: Principal, office_id: str) -> list[Notice]:
@@ -302,7 +332,75 @@ async def notices(ctx: ServiceContext, principal: Principal, office_id: str) -> 
             ids = await _switchable_account_ids(uow.repo, office_id, issuer)
             if ids:
                 result.append(Notice(issuer=issuer, account_ids=ids))
+        for account in await uow.repo.list_accounts(office_id):
+            link = await uow.repo.active_link_of_account(account.id)
+            if link is not None and link.consent_warned_days is not None:
+                result.append(
+                    Notice(
+                        issuer=link.issuer,
+                        account_ids=[account.id],
+                        kind="consent_expiring",
+                        expires_at=link.consent_expires_at,
+                    )
+                )
+            notice = await _needs_reauth(uow.repo, office_id, account)
+            if notice is not None:
+                result.append(notice)
+        result.extend(await _discovered_cards(uow.repo, office_id))
         return result
+
+
+async def _needs_reauth(repo: Repository, office_id: str, account: Account) -> Notice | None:
+    """An API account whose link ended (expired tokens, or revoked): re-authenticate.
+
+    A new API account waiting for its first consent has no link and is not listed.
+    The sync that found the tokens dead asked the issuer whether the old grant still
+    holds the card; that answer stands while the link is only expired. A link revoked
+    since (stopped on the member site) holds nothing any more.
+    """
+    if account.sync_method != SyncMethod.API or account.status != AccountStatus.NEEDS_REAUTH:
+        return None
+    link = await repo.latest_link_of_account(account.id)
+    if link is None:
+        return None
+    held = False
+    if link.status == LinkStatus.EXPIRED:
+        said = await repo.list_events(
+            [office_id],
+            account_id=account.id,
+            limit=1,
+            event_type=events.EventType.LINK_NEEDS_REAUTH,
+        )
+        held = bool(said and said[0].payload.get("stop_at_member_site"))  # R10/R16
+    return Notice(
+        issuer=Issuer(account.issuer),
+        account_ids=[account.id],
+        kind="needs_reauth",
+        stop_at_member_site=held,
+    )
+
+
+async def _discovered_cards(repo: Repository, office_id: str) -> list[Notice]:
+    """The cards offered by ``card.discovered`` that no account of the office syncs yet:
+    nothing is created for them without the person (R15), so the offer stays until then."""
+    synced = {a.card_id for a in await repo.list_accounts(office_id) if a.card_id}
+    found: dict[str, Notice] = {}
+    offered = await repo.list_events(
+        [office_id], account_id=None, limit=500, event_type=events.EventType.CARD_DISCOVERED
+    )
+    for event in reversed(offered):  # oldest first: the first offer of a card is kept
+        card_id = str(event.payload.get("card_id") or "")
+        if not card_id or card_id in synced or card_id in found or not event.account_id:
+            continue
+        if event.payload.get("statements_in_account"):
+            continue  # R9: the JCB API link already brings its statements, nothing to do
+        found[card_id] = Notice(
+            issuer=Issuer(str(event.payload.get("issuer") or Issuer.AMEX)),
+            account_ids=[event.account_id],
+            kind="card_discovered",
+            card={k: event.payload.get(k) for k in _DISCOVERED_FIELDS},
+        )
+    return list(found.values())
 
 
 async def _switchable_account_ids(repo: Repository, office_id: str, issuer: Issuer) -> list[str]:

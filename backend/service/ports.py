@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from backend.domain.vocabulary import RefusalCode
+
 IssuerName = Literal["amex", "jcb"]
 
 
@@ -31,7 +33,7 @@ IssuerName = Literal["amex", "jcb"]
 class IssuerError(Exception):
     """Base of every error an issuer adapter raises."""
 
-    code = "issuer_error"
+    code: str = RefusalCode.ISSUER_ERROR
 
     def __init__(self, message: str = "", *, issuer: str | None = None) -> None:
         super().__init__(message or self.code)
@@ -39,23 +41,23 @@ class IssuerError(Exception):
 
 
 class ConsentRevoked(IssuerError):
-    code = "consent_revoked"
+    code = RefusalCode.CONSENT_REVOKED
 
 
 class ReauthRequired(IssuerError):
-    code = "reauth_required"
+    code = RefusalCode.REAUTH_REQUIRED
 
 
 class ConsentRefused(IssuerError):
-    code = "consent_refused"
+    code = RefusalCode.CONSENT_REFUSED
 
 
 class LegacyLoginFailed(IssuerError):
-    code = "legacy_login_failed"
+    code = RefusalCode.LEGACY_LOGIN_FAILED
 
 
 class RateLimited(IssuerError):
-    code = "rate_limited"
+    code = RefusalCode.RATE_LIMITED
 
     def __init__(
         self, message: str = "", *, issuer: str | None = None, retry_after: float | None = None
@@ -65,17 +67,17 @@ class RateLimited(IssuerError):
 
 
 class IssuerUnavailable(IssuerError):
-    code = "issuer_unavailable"
+    code = RefusalCode.ISSUER_UNAVAILABLE
 
 
 class BadPayload(IssuerError):
-    code = "bad_payload"
+    code = RefusalCode.BAD_PAYLOAD
 
 
 class InvalidCursor(BadPayload):
     """The issuer no longer knows the sync cursor; a sync starts again from the beginning."""
 
-    code = "invalid_cursor"
+    code = RefusalCode.INVALID_CURSOR
 
 
 # --------------------------------------------------------------------------- values
@@ -87,6 +89,8 @@ class TokenSet:
     refresh_token: str | None
     expires_at: int | None  # epoch seconds
     scope: str = ""
+    # When the consent behind these tokens ends (epoch seconds), if the issuer says.
+    consent_expires_at: int | None = None
 
     def __repr__(self) -> str:  # secrets never reach a log line through repr()
         return f"TokenSet(expires_at={self.expires_at!r}, scope={self.scope!r})"

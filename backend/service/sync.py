@@ -23,8 +23,8 @@ from backend.domain.model import (
     SyncMethod,
     SyncRun,
 )
-from backend.service import events
-from backend.service.accounts import upsert_card
+from backend.service import card_discovery, events, issuer_health
+from backend.service.accounts import stopped_at_issuer, upsert_card
 from backend.service.context import ServiceContext
 from backend.service.ingest import IngestCounts, ingest_api_lines, ingest_batch
 from backend.service.ports import (
@@ -75,21 +75,24 @@ class SyncResult:
     job_id: int | None = None  # the queued sync this request carried out
 
 
-SYNC_LEASE = dt.timedelta(minutes=10)
-
-
-async def sync_account(ctx: ServiceContext, account_id: str) -> SyncResult:
+async def sync_account(
+    ctx: ServiceContext, account_id: str, *, requested: bool = False
+) -> SyncResult:
     """Sync one account by its method; records a sync run and an event either way.
 
     At most one sync of an account runs at a time, in any process: refresh tokens
     work once, so two syncs refreshing the same grant would lose it. A sync that finds
     another running answers ``already_running``; the running one fetches everything.
+
+    A sync nobody asked for (a job: the schedule's, a webhook's, a retry) is skipped
+    with ``issuer_down`` while its issuer is down, except the one probe that checks
+    whether the issuer answers again. A person's ``requested`` sync always asks.
     """
     lease = SyncLease(ctx, account_id)
     if not await lease.acquire():
         return SyncResult(account_id, "already_running")
     try:
-        return await _sync_leased(ctx, account_id, lease)
+        return await _sync_leased(ctx, account_id, lease, requested)
     finally:
         await lease.release()
 
@@ -107,7 +110,7 @@ class SyncLease:
         self._held: dt.datetime | None = None
 
     async def acquire(self) -> bool:
-        until = self._ctx.clock() + SYNC_LEASE
+        until = self._ctx.clock() + self._ctx.sync_lease
         async with self._ctx.uow() as uow:
             acquired = await uow.repo.acquire_sync_lease(self._account_id, self._ctx.clock(), until)
             await uow.commit()
@@ -116,7 +119,7 @@ class SyncLease:
 
     async def renew(self) -> None:
         assert self._held is not None
-        until = self._ctx.clock() + SYNC_LEASE
+        until = self._ctx.clock() + self._ctx.sync_lease
         async with self._ctx.uow() as uow:
             kept = await uow.repo.renew_sync_lease(self._account_id, self._held, until)
             await uow.commit()
@@ -134,7 +137,9 @@ class SyncLease:
         self._held = None
 
 
-async def _sync_leased(ctx: ServiceContext, account_id: str, lease: SyncLease) -> SyncResult:
+async def _sync_leased(
+    ctx: ServiceContext, account_id: str, lease: SyncLease, requested: bool
+) -> SyncResult:
     async with ctx.uow() as uow:
         account = await uow.repo.get_account(account_id)
         if account is None or account.status in (
@@ -147,6 +152,10 @@ async def _sync_leased(ctx: ServiceContext, account_id: str, lease: SyncLease) -
             method == SyncMethod.API and account.status == AccountStatus.NEEDS_REAUTH
         ):
             return SyncResult(account_id, "skipped")
+        if not requested and not await issuer_health.may_sync(ctx, uow.repo, account.issuer):
+            # The issuer fails for everyone: asking it again for every account only adds
+            # load; the schedule syncs this account once the probe finds it answering.
+            return SyncResult(account_id, "skipped", error_code="issuer_down")
         if not await uow.repo.change_account_status(
             account_id, [account.status], AccountStatus.SYNCING
         ):
@@ -195,6 +204,7 @@ async def _sync_leased(ctx: ServiceContext, account_id: str, lease: SyncLease) -
             last.status = "succeeded"
             last.added, last.modified, last.removed = totals.added, totals.modified, totals.removed
             last.finished_at = ctx.clock()
+        await issuer_health.record_outcome(ctx, uow.repo, account.issuer, account_id, None)
         if still_ours:
             account.last_error = None
             await events.record(
@@ -327,6 +337,7 @@ async def _note_cards(
         covered[seen.card_ref] = (await upsert_card(repo, issuer, seen)).id
         if seen.status == "replaced" or seen.replaced_by:
             replaced.add(seen.card_ref)
+    await card_discovery.note_reported_cards(ctx, repo, account, issuer, seen_cards, covered)
     card = await repo.get_card(account.card_id) if account.card_id else None
     if card is None:
         return covered
@@ -391,8 +402,31 @@ async def _sync_legacy(ctx: ServiceContext, account_id: str) -> IngestCounts:
         return counts
 
 
+async def _old_grant_holds_card(ctx: ServiceContext, account_id: str, exc: IssuerError) -> bool:
+    """Whether the issuer still holds the card for the link that now needs re-authentication.
+
+    Only an Amex grant does: it stays registered, and keeps the card greyed out on the
+    consent page, until it is stopped on the member site; so the re-authentication
+    notice must send the person there first. Asked as ``check_link`` asks.
+    """
+    if not isinstance(exc, ReauthRequired):
+        return False
+    async with ctx.uow() as uow:
+        account = await uow.repo.get_account(account_id)
+        link = await uow.repo.active_link_of_account(account_id)
+    if account is None or account.issuer != Issuer.AMEX or link is None:
+        return False
+    try:
+        return not await stopped_at_issuer(ctx, link)
+    except IssuerError:
+        # R10/R16: a grant not known to be stopped still holds the card; telling the
+        # person to stop it costs a look at the member site, not telling them a dead end.
+        return True
+
+
 async def _fail(ctx: ServiceContext, account_id: str, run_id: str, exc: IssuerError) -> None:
     """Put the account and link in the state the error means, and say so."""
+    held = await _old_grant_holds_card(ctx, account_id, exc)
     async with ctx.uow() as uow:
         account = await uow.repo.get_account(account_id, for_update=True)
         assert account is not None
@@ -424,9 +458,13 @@ async def _fail(ctx: ServiceContext, account_id: str, run_id: str, exc: IssuerEr
                     office_id=account.office_id,
                     account_id=account.id,
                     reason=exc.code,
+                    # R10/R16: stop the old grant on the member site before re-authenticating.
+                    stop_at_member_site=held,
                 )
         else:
             await uow.repo.change_account_status(account_id, ours, AccountStatus.ACTIVE)
+        await issuer_health.record_outcome(ctx, uow.repo, account.issuer, account_id, exc.code)
+        health = await uow.repo.issuer_health(str(account.issuer), ctx.clock())
         run = await uow.repo.last_sync_run(account_id)
         if run is not None and run.id == run_id:
             run.status = "failed"
@@ -439,6 +477,9 @@ async def _fail(ctx: ServiceContext, account_id: str, run_id: str, exc: IssuerEr
             office_id=account.office_id,
             account_id=account.id,
             error_code=exc.code,
+            # "down": the issuer fails for everyone; a notice may say so rather than
+            # repeat this account's failure at every probe.
+            issuer_state=health.state.value,
         )
         await uow.commit()
     log.info("sync of account %s failed: %s", account_id, exc.code)

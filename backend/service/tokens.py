@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from backend.domain.consent import from_epoch
 from backend.domain.model import ApiLink
 from backend.service.context import ServiceContext
 from backend.service.ports import TokenSaver, TokenSet
@@ -39,6 +40,11 @@ def expiry_of(tokens: TokenSet) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(tokens.expires_at, dt.UTC)
 
 
+def consent_end_of(tokens: TokenSet) -> dt.datetime | None:
+    """When the consent behind ``tokens`` ends, as the issuer's token answer said."""
+    return from_epoch(tokens.consent_expires_at)
+
+
 def saver_for(ctx: ServiceContext, link_id: str) -> TokenSaver:
     """Persist a rotated pair in its own transaction, at once.
 
@@ -48,7 +54,12 @@ def saver_for(ctx: ServiceContext, link_id: str) -> TokenSaver:
 
     async def save(tokens: TokenSet) -> None:
         async with ctx.uow() as uow:
-            await uow.repo.set_link_tokens(link_id, seal_tokens(ctx, tokens), expiry_of(tokens))
+            await uow.repo.set_link_tokens(
+                link_id,
+                seal_tokens(ctx, tokens),
+                expiry_of(tokens),
+                consent_expires_at=consent_end_of(tokens),
+            )
             await uow.commit()
 
     return save

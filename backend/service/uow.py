@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol, Self
 
+from backend.domain.issuer_health import IssuerHealth, OutcomeKind
 from backend.domain.model import (
     Account,
     AccountStatus,
@@ -111,15 +112,36 @@ class Repository(Protocol):
 
     async def active_links_for_subject(self, issuer: Issuer, subject: str) -> list[ApiLink]: ...
 
+    async def expired_links_of_grant(self, issuer: Issuer, grant_id: str) -> list[ApiLink]:
+        """The links whose tokens died while the issuer's grant ``grant_id`` stayed."""
+        ...
+
     async def add_link(self, link: ApiLink) -> None: ...
 
     async def set_link_tokens(
-        self, link_id: str, tokens: bytes, expires_at: dt.datetime | None
+        self,
+        link_id: str,
+        tokens: bytes,
+        expires_at: dt.datetime | None,
+        *,
+        consent_expires_at: dt.datetime | None = None,
     ) -> None: ...
+
+    async def links_with_consent_ending(self, before: dt.datetime) -> list[ApiLink]:
+        """Active links whose consent ends at or before ``before``, soonest first."""
+        ...
+
+    async def claim_consent_warning(self, link_id: str, days: int) -> bool:
+        """Mark the ``days`` warning sent, unless it or a nearer one already was."""
+        ...
 
     async def pending_by_state(self, state: str) -> PendingAuthorization | None: ...
 
     async def consume_pending(self, pending_id: str, now: dt.datetime) -> bool: ...
+
+    async def consume_pending_of_account(self, account_id: str, now: dt.datetime) -> int:
+        """Mark every authorization of the account not completed yet used (none completes)."""
+        ...
 
     async def pending_by_id(self, pending_id: str) -> PendingAuthorization | None: ...
 
@@ -165,16 +187,68 @@ class Repository(Protocol):
     ) -> None: ...
 
     async def list_events(
-        self, office_ids: Sequence[str] | None, *, account_id: str | None, limit: int
+        self,
+        office_ids: Sequence[str] | None,
+        *,
+        account_id: str | None,
+        limit: int,
+        event_type: str | None = None,
     ) -> list[Event]: ...
 
     async def remember_issuer_event(self, event_id: str, issuer: str, now: dt.datetime) -> bool: ...
 
-    async def enqueue_job(
-        self, kind: str, payload: dict[str, object], *, lock_key: str | None, run_at: dt.datetime
+    async def cards_seen_by_account(self, account_id: str) -> set[str]:
+        """The ids of the issuer's cards the account's ID was ever reported with."""
+        ...
+
+    async def card_seen_in_office(self, office_id: str, card_id: str) -> bool:
+        """Whether any account of the office was reported with the card."""
+        ...
+
+    async def note_card_seen(
+        self, account_id: str, office_id: str, card_id: str, at: dt.datetime
     ) -> None:
-        """Queue a job; one already queued with the same kind and lock key is kept instead
-        (moved earlier if this one is due sooner), so a burst asks for the work once."""
+        """Remember that the account's ID was reported with the card."""
+        ...
+
+    async def record_sync_outcome(
+        self,
+        issuer: str,
+        account_id: str | None,
+        kind: OutcomeKind,
+        error_code: str | None,
+        at: dt.datetime,
+    ) -> None:
+        """Add a sync run's outcome to its issuer's health window."""
+        ...
+
+    async def issuer_health(self, issuer: str, now: dt.datetime) -> IssuerHealth:
+        """The issuer's health judged from its window of outcomes."""
+        ...
+
+    async def claim_issuer_probe(self, issuer: str, now: dt.datetime, until: dt.datetime) -> bool:
+        """Take the down issuer's probe sync until ``until``; False if another holds it."""
+
+    async def accounts_due_for_sync(self, now: dt.datetime, interval: dt.timedelta) -> list[str]:
+        """Live accounts synced by API or login whose last sync is older than ``interval``
+        (or never happened) and that no sync holds now, the longest waiting first; of an
+        issuer that is down, only its probe when that is due."""
+        ...
+
+    async def enqueue_job(
+        self,
+        kind: str,
+        payload: dict[str, object],
+        *,
+        lock_key: str | None,
+        run_at: dt.datetime,
+        once: bool = True,
+    ) -> None:
+        """Queue a job. Jobs of one lock key run one at a time, in the order queued.
+
+        With ``once``, one already queued with the same kind and lock key is kept instead
+        (moved earlier if this one is due sooner), so a burst asks for the work once;
+        without it, each job is its own work (one message each)."""
         ...
 
     async def take_queued_job(

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
-from bot.catalog import render
+from i18n import render, text_of, values
 
 Block = dict[str, Any]
 
@@ -19,6 +20,7 @@ LINK_ACTION = "renkei_link"
 FORM_ACTION = "renkei_form"
 START_ACTION = "renkei_start"
 CHANNEL_ACTION = "renkei_channel"
+RESOLVE_ACTION = "renkei_handoff_resolve"  # the support channel's "mark resolved"
 FORM_CALLBACK = "renkei_form"
 INFO_CALLBACK = "renkei_info"
 INPUT_BLOCK = "renkei_input"
@@ -32,6 +34,9 @@ BUTTON_TEXT_MAX = 75
 SECTION_TEXT_MAX = 3000
 ACTIONS_MAX = 25
 VALUE_MAX = 2000
+# What the person typed, when said back to them (an unknown subcommand): enough to
+# recognise, never the whole of a pasted text.
+SNIPPET_MAX = 40
 
 
 def escape(text: str) -> str:
@@ -41,6 +46,13 @@ def escape(text: str) -> str:
 
 def words(key: str, locale: str, **params: Any) -> str:
     return render(key, locale, params)
+
+
+def snippet(text: str, limit: int = SNIPPET_MAX) -> str:
+    """A bit of what the person typed, said back: shortened, and never read as markup."""
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return escape(text)
 
 
 def plain(text: str, limit: int = BUTTON_TEXT_MAX) -> dict[str, Any]:
@@ -66,6 +78,14 @@ def button(action_id: str, label: str, value: str, *, url: str | None = None) ->
     else:
         element["value"] = value[:VALUE_MAX]
     return element
+
+
+def absolute(url: str, base_url: str) -> str:
+    """``url`` as an absolute address: Slack refuses a message whose button has a relative
+    one (the back end gives its own links as paths, e.g. a statements export)."""
+    if urlsplit(url).scheme in ("http", "https"):
+        return url
+    return urljoin(base_url.rstrip("/") + "/", url)
 
 
 def actions(elements: Sequence[Block]) -> list[Block]:
@@ -95,9 +115,14 @@ def split_steps(choice: str) -> list[str]:
 
 
 def conversation_blocks(
-    conversation: Mapping[str, Any], *, form: bool = False, secret: bool = False
+    conversation: Mapping[str, Any],
+    *,
+    base_url: str,
+    form: bool = False,
+    secret: bool = False,
 ) -> list[Block]:
-    """The replies of a rendered conversation: text, a button per choice, link buttons.
+    """The replies of a rendered conversation: text, a button per choice, link buttons
+    (made absolute against ``base_url``, renkei's public address).
 
     Action ids are numbered because Slack wants them unique within a block; listeners
     match them by prefix.
@@ -116,7 +141,12 @@ def conversation_blocks(
             blocks.append(context(escape(str(link["note"]))))
         if link:
             elements.append(
-                button(f"{LINK_ACTION}-{counter}", str(link["label"]), "", url=str(link["url"]))
+                button(
+                    f"{LINK_ACTION}-{counter}",
+                    str(link["label"]),
+                    "",
+                    url=absolute(str(link["url"]), base_url),
+                )
             )
             counter += 1
         if form and index == len(replies) - 1:
@@ -208,9 +238,8 @@ def form_view(conversation: Mapping[str, Any], *, secret: bool, channel_id: str 
 
 # --------------------------------------------------------------------------- offices
 def synced_at(value: str | None, locale: str) -> str:
-    if not value:
-        return words("slack.never_synced", locale)
-    return value[:16].replace("T", " ")
+    """The last sync in Japan time with how long ago, or the word for never."""
+    return text_of(values.moment(value), locale)
 
 
 def office_blocks(offices: Sequence[Mapping[str, Any]], locale: str) -> list[Block]:
@@ -223,7 +252,7 @@ def office_blocks(offices: Sequence[Mapping[str, Any]], locale: str) -> list[Blo
                     "slack.offices.office",
                     locale,
                     office=escape(str(office["name"])),
-                    role=words(f"slack.role.{office['role']}", locale),
+                    role=words(f"words.role.{office['role']}", locale),
                 )
             )
         )
@@ -232,9 +261,9 @@ def office_blocks(offices: Sequence[Mapping[str, Any]], locale: str) -> list[Blo
                 "slack.offices.account",
                 locale,
                 account=escape(str(a["name"])),
-                issuer=words(f"slack.issuer.{a['issuer']}", locale),
-                method=words(f"slack.method.{a['sync_method']}", locale),
-                status=words(f"slack.status.{a['status']}", locale),
+                issuer=words(f"words.issuer.{a['issuer']}", locale),
+                method=words(f"words.sync_method.{a['sync_method']}", locale),
+                status=words(f"words.account_status.{a['status']}", locale),
                 synced=synced_at(a.get("last_synced_at"), locale),
             )
             for a in office.get("accounts") or []

@@ -3,6 +3,7 @@
 SlackError
 ├── MemberUnknown          the Slack user maps to no renkei member
 │   ├── NoEmail            users.info shows no email (scope or profile missing)
+│   ├── ProfileUnreadable  users.info itself failed
 │   └── NotAMember         the email belongs to no office
 └── NoWorkspaceToken       no bot token for the workspace (not installed)
 """
@@ -26,6 +27,10 @@ class MemberUnknown(SlackError):
 
 class NoEmail(MemberUnknown):
     message_key = "slack.no_email"
+
+
+class ProfileUnreadable(MemberUnknown):
+    message_key = "slack.profile_unreadable"
 
 
 class NotAMember(MemberUnknown):

@@ -1,20 +1,23 @@
 """What renkei does with each Slack request: slash command, buttons, modals, App Home, DMs.
 
-Every listener acks at once (Slack gives up after 3 s) and does the back-end work
-after the ack; bolt runs the rest of the listener as a task. Replies go to the
-person's DM with the app, where their conversation lives.
+Every listener acks at once (Slack gives up after 3 s). The back-end work the request
+asks for is not done in the process that acks: the request becomes a job, committed
+before the ack leaves, and a worker carries it out by running the same listener again
+on the stored request (``replaying``), as bolt's lazy listeners do on FaaS. A web
+process that dies after an ack loses no reply, and its loop keeps only the acks.
+Replies go to the person's DM with the app, where their conversation lives.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
@@ -22,11 +25,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.conversations import Conversations, choice_label, rendered
 from bot.slack import blocks as kit
-from bot.slack.after_ack import AfterAck
 from bot.slack.errors import MemberUnknown
+from bot.slack.files import download
 from bot.slack.members import Members
-from bot.slack.store import SlackMember, SlackStore
-from statemachine.engine import ConversationConflict, ConversationNotFound, Input
+from bot.slack.ports import DeferredRequests, SlackMember, SlackRequest, SlackStore
+from statemachine.engine import (
+    INVITATION,
+    MENU,
+    ConversationConflict,
+    ConversationNotFound,
+    Input,
+)
+from statemachine.flow import NAVIGATION
+from statemachine.flows import FLOW_COMMANDS
 from statemachine.offices import office_choices
 from statemachine.port import BackendRefusal, BackendUnavailable
 from statemachine.store import ConversationRecord
@@ -34,43 +45,27 @@ from statemachine.store import ConversationRecord
 log = logging.getLogger(__name__)
 
 COMMAND = "/renkei"
-# Subcommands that start a procedure: the choice value the menu would send.
-FLOW_COMMANDS = {
-    "register": "register",
-    "switch": "switch_to_api",
-    "multi": "multi_office",
-    "supplementary": "supplementary_card",
-    "revoke": "amex_revoke",
-    "jcb": "jcb_card_change",
-    "status": "status",
-}
 REQUEST_KEY = "renkei_request_key"  # in bolt's per-request context
+PERSON = "renkei_person"  # in bolt's per-request context: the Slack user, as a ``Person``
+PAYLOAD = "renkei_payload"  # in bolt's per-request context: the request as bolt read it
+# In bolt's per-request context: what the acking process did that a replay must reuse.
+CARRIED = "renkei_carried"
 NEW_CONVERSATION = "new"  # a button's conversation part: start one (notices in channels)
+HANDOFF_EVENT = "handoff:"  # the event id of a handoff's message in the support channel
 # Errors of views.open that mean the modal cannot be shown: say it in the DM instead.
 TRIGGER_GONE = {"expired_trigger_id", "invalid_trigger_id", "exchanged_trigger_id"}
 
-# Statement files are small (a year of lines is well under 1 MB); a larger one is not one.
-MAX_FILE_BYTES = 10 * 1024 * 1024
+# Slack's errors of a channel that takes no message from renkei, and the words for each.
+CHANNEL_UNUSABLE = {
+    "not_in_channel": "not_invited",
+    "channel_not_found": "not_invited",  # a private channel the bot is not in looks absent
+    "is_archived": "archived",
+    "restricted_action": "restricted",
+}
 
 Next = Callable[[], Awaitable[BoltResponse]]
-
-
-class _TooLarge(Exception):
-    """A download passed MAX_FILE_BYTES: it is stopped, not kept in memory."""
-
-
-def _slack_file_url(url: str, api_url: str) -> bool:
-    """Whether the bot token may be sent to ``url``: Slack's file hosts, or the Web API's own.
-
-    The token opens the whole workspace to whoever holds it; a file address from an event
-    is data, so it is only followed to Slack (or to where SLACK_API_URL points).
-    """
-    target, api = httpx.URL(url), httpx.URL(api_url)
-    if target.scheme == api.scheme and target.host == api.host and target.port == api.port:
-        return True
-    return target.scheme == "https" and (
-        target.host == "slack.com" or target.host.endswith(".slack.com")
-    )
+Work = Callable[[SlackMember], Awaitable[None]]
+"""What a request does for the member behind it, after the ack."""
 
 
 def request_key(body: dict[str, Any]) -> str | None:
@@ -87,37 +82,108 @@ def request_key(body: dict[str, Any]) -> str | None:
     return None
 
 
+class Person:
+    """The Slack user behind one request, put in bolt's context by ``SlackFrontEnd.note``.
+
+    The member is resolved at most once per request, and only when the work after the
+    ack first asks for it: resolving reads the database and may ask Slack (users.info),
+    neither of which an ack may wait for.
+    """
+
+    def __init__(
+        self,
+        members: Members,
+        client: AsyncWebClient,
+        team_id: str,
+        user_id: str,
+        respond: AsyncRespond | None = None,
+    ) -> None:
+        self.members = members
+        self.client = client
+        self.team_id = team_id
+        self.user_id = user_id
+        # The request's response_url (commands, buttons): the way to answer with no DM.
+        self.respond = respond
+        self._member: SlackMember | None = None
+
+    async def locale(self) -> str:
+        """The person's language as known without asking Slack (fit for before the ack)."""
+        return await self.members.cached_locale(self.team_id, self.user_id)
+
+    async def member(self) -> SlackMember:
+        """The renkei member; MemberUnknown when the person is none."""
+        if self._member is None:
+            self._member = await self.members.resolve(self.client, self.team_id, self.user_id)
+        return self._member
+
+
+def person(context: AsyncBoltContext) -> Person:
+    found: Person = context[PERSON]
+    return found
+
+
 class SlackFrontEnd:
     def __init__(
         self,
         conversations: Conversations,
         store: SlackStore,
         members: Members,
-        after_ack: AfterAck | None = None,
+        *,
+        public_url: str,
+        deferred: DeferredRequests | None = None,
+        replaying: bool = False,
+        support_channel: str | None = None,
     ) -> None:
         self.conversations = conversations
+        # "<team id>:<channel id>" (or the channel alone) where support answers handoffs.
+        self.support_channel = support_channel
+        self.public_url = public_url  # links in messages are made absolute against it
         self.store = store
         self.members = members
-        self.after_ack = after_ack or AfterAck()
+        # Where the work after an ack goes; None runs it in place (a front end on its own).
+        self.deferred = deferred
+        # A worker carrying out deferred requests: the work runs here, nothing is queued.
+        self.replaying = replaying
 
     def register(self, app: AsyncApp) -> None:
-        app.middleware(self.note_request_key)
+        app.middleware(self.note)
         app.command(COMMAND)(self.on_command)
         app.action(re.compile(f"^{kit.CHOICE_ACTION}"))(self.on_choice)
         app.action(re.compile(f"^{kit.LINK_ACTION}"))(self.on_link)
         app.action(kit.FORM_ACTION)(self.on_form_button)
         app.action(re.compile(f"^{kit.CHANNEL_ACTION}"))(self.on_channel_button)
+        app.action(kit.RESOLVE_ACTION)(self.on_resolve)
         app.view(kit.FORM_CALLBACK)(self.on_form_submit)
         app.view(kit.INFO_CALLBACK)(self.on_info_submit)
         app.event("app_home_opened")(self.on_home_opened)
         app.event("message")(self.on_message)
+        app.event("app_mention")(self.on_mention)
+        # Slack retries and in the end disables an app that answers 404: whatever renkei
+        # does nothing with (a modal closed, a file shared in a channel, a button of an
+        # older version, an event not acted on) is acked all the same. Registered last:
+        # bolt takes the first listener that matches.
+        app.view_closed(re.compile(".*"))(self.on_ignored)
+        app.action(re.compile(".*"))(self.on_ignored)
+        app.view(re.compile(".*"))(self.on_ignored)
+        app.event(re.compile(".*"))(self.on_ignored_event)
 
     # ------------------------------------------------------------------ middleware
-    async def note_request_key(
+    async def note(
         self, req: AsyncBoltRequest, resp: BoltResponse, next: Next
     ) -> BoltResponse | None:
-        """What makes this request unique, for ``_guarded`` to skip a retry's work."""
-        req.context[REQUEST_KEY] = request_key(req.body)
+        """Who sent the request (a ``Person``, resolved later) and what makes it unique
+        (for ``_after_ack`` to skip a retry's work). Nothing here waits on anything."""
+        context = req.context
+        context[REQUEST_KEY] = request_key(req.body)
+        context[PAYLOAD] = req.body
+        context.setdefault(CARRIED, {})
+        context[PERSON] = Person(
+            self.members,
+            context.client,
+            str(context.team_id or ""),
+            str(context.user_id or ""),
+            context.respond,
+        )
         return await next()
 
     # ------------------------------------------------------------------ slash command
@@ -128,48 +194,36 @@ class SlackFrontEnd:
         client: AsyncWebClient,
         context: AsyncBoltContext,
     ) -> None:
-        team_id, user_id = str(context.team_id or ""), str(command["user_id"])
         word, _, rest = str(command.get("text") or "").strip().partition(" ")
         word = word.lower()
-        locale = await self.members.cached_locale(team_id, user_id)
+        locale = await person(context).locale()
         if word == "help":
             await ack(text=kit.words("slack.help", locale))
             return
         known = word in ("", "cancel", "offices", "channel") or word in FLOW_COMMANDS
         if not known:
-            await ack(text=kit.words("slack.unknown_subcommand", locale, word=word))
-            return
-        if self.after_ack.full:
-            await ack(text=kit.words("slack.busy", locale))
+            await ack(text=kit.words("slack.unknown_subcommand", locale, word=kit.snippet(word)))
             return
         channel_id = str(command.get("channel_id") or "")
-        in_dm = channel_id.startswith("D")
         if word == "offices":
             await ack()
-            await self._offices_modal(
-                context, client, team_id, user_id, str(command["trigger_id"]), locale
-            )
+            # The modal opens at once (its trigger dies after 3 s); it is filled after.
+            opened = await self._open_loading(context, client, str(command["trigger_id"]), locale)
+            await self._after_ack(context, lambda member: self._offices(client, member, opened))
             return
         if word == "channel":
             await ack()
-            await self._guarded(
-                context,
-                client,
-                team_id,
-                user_id,
-                self._set_channel(client, team_id, user_id, channel_id, rest),
+            await self._after_ack(
+                context, lambda member: self._set_channel(client, member, channel_id, rest)
             )
             return
-        if in_dm:
+        if channel_id.startswith("D"):
             await ack()
         else:
             await ack(text=kit.words("slack.replied_in_dm", locale))
-        await self._guarded(
-            context, client, team_id, user_id, self._command(client, team_id, user_id, word)
-        )
+        await self._after_ack(context, lambda member: self._command(client, member, word))
 
-    async def _command(self, client: AsyncWebClient, team_id: str, user_id: str, word: str) -> None:
-        member = await self.members.resolve(client, team_id, user_id)
+    async def _command(self, client: AsyncWebClient, member: SlackMember, word: str) -> None:
         # Not a member anywhere nor invited: said clearly, nothing started.
         await self.members.may_talk(member)
         if word == "cancel" and member.conversation_id:
@@ -195,20 +249,15 @@ class SlackFrontEnd:
         context: AsyncBoltContext,
     ) -> None:
         await ack()
-        team_id, user_id = str(context.team_id or ""), str(body["user"]["id"])
-        await self._guarded(
-            context, client, team_id, user_id, self._choice(client, team_id, user_id, body, action)
-        )
+        await self._after_ack(context, lambda member: self._choice(client, member, body, action))
 
     async def _choice(
         self,
         client: AsyncWebClient,
-        team_id: str,
-        user_id: str,
+        member: SlackMember,
         body: dict[str, Any],
         action: dict[str, Any],
     ) -> None:
-        member = await self.members.resolve(client, team_id, user_id)
         target, choice = kit.split_value(str(action.get("value") or ""))
         if target == NEW_CONVERSATION or target.startswith(f"{NEW_CONVERSATION}:"):
             # A notice's button in a shared channel: a fresh conversation for whoever clicks.
@@ -227,17 +276,30 @@ class SlackFrontEnd:
         owned = await self._own(client, member, target)
         if owned is None:
             return
-        message = body.get("message") or {}
-        channel = (body.get("channel") or {}).get("id")
-        if channel and message.get("ts"):
-            label = kit.label_of(message.get("blocks") or [], str(action.get("action_id")))
-            await client.chat_update(
-                channel=channel,
-                ts=message["ts"],
-                text=str(message.get("text") or kit.words("slack.fallback_text", member.locale)),
-                blocks=kit.answered(message.get("blocks") or [], label, owned.locale),
-            )
+        if not self._takes(owned, choice):
+            # A button of an earlier step (the conversation moved on by an event, or in
+            # another message): said so, with where it stands now, not "not understood".
+            await self.post_text(client, member, kit.words("slack.stale_button", member.locale))
+            await self.post_conversation(client, member, owned)
+            return
+        await _mark_answered(
+            client,
+            body,
+            str(action.get("action_id")),
+            owned.locale,
+            kit.words("slack.fallback_text", member.locale),
+        )
         await self._answer(client, member, target, Input(choice=choice))
+
+    def _takes(self, record: ConversationRecord, choice: str) -> bool:
+        """Whether the conversation's current step takes this button's choice."""
+        if choice in NAVIGATION or choice in (MENU, "retry"):
+            return True
+        if choice.startswith(("lang:", INVITATION)):
+            return True
+        steps = kit.split_steps(choice)
+        trigger = (steps[0] if steps else choice).partition(":")[0]
+        return trigger in self.conversations.engine.accepts(record).triggers
 
     async def on_link(self, ack: AsyncAck) -> None:
         # A URL button opens the browser; Slack still tells the app, which only acks.
@@ -246,20 +308,14 @@ class SlackFrontEnd:
     async def on_channel_button(
         self,
         ack: AsyncAck,
-        body: dict[str, Any],
         action: dict[str, Any],
         client: AsyncWebClient,
         context: AsyncBoltContext,
     ) -> None:
         await ack()
-        team_id, user_id = str(context.team_id or ""), str(body["user"]["id"])
         office_id, _, channel_id = str(action.get("value") or "").partition(kit.SEPARATOR)
-        await self._guarded(
-            context,
-            client,
-            team_id,
-            user_id,
-            self._set_channel(client, team_id, user_id, channel_id, office_id),
+        await self._after_ack(
+            context, lambda member: self._set_channel(client, member, channel_id, office_id)
         )
 
     # ------------------------------------------------------------------ modals
@@ -272,52 +328,52 @@ class SlackFrontEnd:
         context: AsyncBoltContext,
     ) -> None:
         await ack()
-        team_id, user_id = str(context.team_id or ""), str(body["user"]["id"])
-        locale = await self.members.cached_locale(team_id, user_id)
+        locale = await person(context).locale()
         conversation_id = str(action.get("value") or "")
         channel_id = (body.get("channel") or {}).get("id")
-        opened = await self._open_loading(client, str(body["trigger_id"]), locale)
+        opened = await self._open_loading(context, client, str(body["trigger_id"]), locale)
         if opened is None:
-            await self._guarded(
-                context,
-                client,
-                team_id,
-                user_id,
-                self._form_fallback(client, team_id, user_id, conversation_id),
+            await self._after_ack(
+                context, lambda member: self._form_fallback(client, member, conversation_id)
             )
             return
-        await self._guarded(
+        await self._after_ack(
             context,
-            client,
-            team_id,
-            user_id,
-            self._fill_form(client, team_id, user_id, conversation_id, opened, channel_id),
+            lambda member: self._fill_form(client, member, conversation_id, opened, channel_id),
         )
 
     async def _open_loading(
-        self, client: AsyncWebClient, trigger_id: str, locale: str
+        self, context: AsyncBoltContext, client: AsyncWebClient, trigger_id: str, locale: str
     ) -> dict[str, Any] | None:
-        """Open a modal at once (trigger ids die after 3 s); None when Slack says it is too late."""
+        """Open a modal at once (trigger ids die after 3 s); None when Slack says it is too late.
+
+        A replay reuses the modal the acking process opened: its trigger is long gone.
+        """
+        carried: dict[str, Any] = context[CARRIED]
+        if self.replaying:
+            kept: dict[str, Any] | None = carried.get("opened")
+            return kept
         try:
             answer = await client.views_open(trigger_id=trigger_id, view=kit.loading_view(locale))
         except SlackApiError as exc:
             if exc.response.get("error") in TRIGGER_GONE:
                 log.info("views.open refused: %s", exc.response.get("error"))
+                carried["opened"] = None
                 return None
             raise
         view: dict[str, Any] = answer["view"]
+        # What the work needs of it, and nothing more: it travels in the job.
+        carried["opened"] = {"id": view["id"], "hash": view.get("hash")}
         return view
 
     async def _fill_form(
         self,
         client: AsyncWebClient,
-        team_id: str,
-        user_id: str,
+        member: SlackMember,
         conversation_id: str,
         opened: dict[str, Any],
         channel_id: str | None,
     ) -> None:
-        member = await self.members.resolve(client, team_id, user_id)
         record = await self._own(client, member, conversation_id)
         if record is None:
             return
@@ -325,14 +381,13 @@ class SlackFrontEnd:
             view_id=opened["id"],
             hash=opened.get("hash"),
             view=kit.form_view(
-                rendered(record), secret=self._secret(record), channel_id=channel_id
+                rendered(record), secret=self.conversations.is_secret(record), channel_id=channel_id
             ),
         )
 
     async def _form_fallback(
-        self, client: AsyncWebClient, team_id: str, user_id: str, conversation_id: str
+        self, client: AsyncWebClient, member: SlackMember, conversation_id: str
     ) -> None:
-        member = await self.members.resolve(client, team_id, user_id)
         record = await self._own(client, member, conversation_id)
         if record is None:
             return
@@ -342,30 +397,22 @@ class SlackFrontEnd:
     async def on_form_submit(
         self,
         ack: AsyncAck,
-        body: dict[str, Any],
         view: dict[str, Any],
         client: AsyncWebClient,
         context: AsyncBoltContext,
     ) -> None:
         await ack()  # closes the modal; the answer comes in the DM
-        team_id, user_id = str(context.team_id or ""), str(body["user"]["id"])
         metadata = json.loads(view.get("private_metadata") or "{}")
+        conversation_id = str(metadata.get("conversation_id") or "")
         values = view.get("state", {}).get("values", {})
         text = str(values.get(kit.INPUT_BLOCK, {}).get(kit.INPUT_ACTION, {}).get("value") or "")
-        await self._guarded(
-            context,
-            client,
-            team_id,
-            user_id,
-            self._submit(
-                client, team_id, user_id, str(metadata.get("conversation_id") or ""), text
-            ),
+        await self._after_ack(
+            context, lambda member: self._submit(client, member, conversation_id, text)
         )
 
     async def _submit(
-        self, client: AsyncWebClient, team_id: str, user_id: str, conversation_id: str, text: str
+        self, client: AsyncWebClient, member: SlackMember, conversation_id: str, text: str
     ) -> None:
-        member = await self.members.resolve(client, team_id, user_id)
         if await self._own(client, member, conversation_id) is None:
             return
         await self._answer(client, member, conversation_id, Input(text=text))
@@ -373,35 +420,20 @@ class SlackFrontEnd:
     async def on_info_submit(self, ack: AsyncAck) -> None:
         await ack()
 
-    async def _offices_modal(
-        self,
-        context: AsyncBoltContext,
-        client: AsyncWebClient,
-        team_id: str,
-        user_id: str,
-        trigger_id: str,
-        locale: str,
+    async def _offices(
+        self, client: AsyncWebClient, member: SlackMember, opened: dict[str, Any] | None
     ) -> None:
-        opened = await self._open_loading(client, trigger_id, locale)
-
-        async def work() -> None:
-            member = await self.members.resolve(client, team_id, user_id)
-            body = await self.office_overview(member)
-            if opened is None:
-                await self.post_text(
-                    client, member, kit.words("slack.modal.expired", member.locale)
-                )
-                await self.post(
-                    client, member, kit.words("slack.fallback_text", member.locale), body
-                )
-                return
-            await client.views_update(
-                view_id=opened["id"],
-                hash=opened.get("hash"),
-                view=kit.info_view(member.locale, body),
-            )
-
-        await self._guarded(context, client, team_id, user_id, work())
+        """The member's offices in the modal opened for them, or in the DM if it expired."""
+        body = await self.office_overview(member)
+        if opened is None:
+            await self.post_text(client, member, kit.words("slack.modal.expired", member.locale))
+            await self.post(client, member, kit.words("slack.fallback_text", member.locale), body)
+            return
+        await client.views_update(
+            view_id=opened["id"],
+            hash=opened.get("hash"),
+            view=kit.info_view(member.locale, body),
+        )
 
     async def office_overview(self, member: SlackMember) -> list[kit.Block]:
         """Each office of the member with its accounts, as the back end shows them to them."""
@@ -434,57 +466,140 @@ class SlackFrontEnd:
     ) -> None:
         if event.get("tab", "home") != "home":
             return
-        team_id, user_id = str(context.team_id or ""), str(event["user"])
+        await self._carry_out(context, lambda: self._home(client, context))
+
+    async def _home(self, client: AsyncWebClient, context: AsyncBoltContext) -> None:
+        who = person(context)
         try:
-            member = await self.members.resolve(client, team_id, user_id)
+            member = await who.member()
             locale = member.locale
             body = await self.office_overview(member)
         except MemberUnknown as unknown:
-            locale = await self.members.cached_locale(team_id, user_id)
+            locale = await who.locale()
             body = [kit.section(kit.words(unknown.message_key, locale, email=unknown.email))]
         except (BackendUnavailable, BackendRefusal):
-            locale = await self.members.cached_locale(team_id, user_id)
+            locale = await who.locale()
             body = [kit.section(kit.words("slack.backend_unavailable", locale))]
-        await client.views_publish(user_id=user_id, view=kit.home_view(locale, body))
+        await client.views_publish(user_id=who.user_id, view=kit.home_view(locale, body))
 
     async def on_message(
         self, event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
     ) -> None:
         # Only what a person typed or shared in the DM: no edits, joins, or bots (ours included).
         subtype = event.get("subtype")
-        if event.get("channel_type") != "im" or event.get("bot_id"):
+        if event.get("bot_id"):
             return
-        team_id, user_id = str(context.team_id or ""), str(event.get("user") or "")
+        if event.get("thread_ts") and event.get("channel_type") in ("channel", "group"):
+            if subtype in (None, "thread_broadcast"):
+                await self._support_reply(client, context, event)
+            return
+        if event.get("channel_type") != "im":
+            return
         if subtype == "file_share" and event.get("files"):
-            await self._guarded(
-                context,
-                client,
-                team_id,
-                user_id,
-                self._shared_file(client, team_id, user_id, event),
-            )
+            await self._after_ack(context, lambda member: self._shared_file(client, member, event))
             return
         text = str(event.get("text") or "").strip()
         if subtype or not text:
             return
-        await self._guarded(
-            context, client, team_id, user_id, self._dm(client, team_id, user_id, event)
+        await self._after_ack(context, lambda member: self._dm(client, member, event))
+
+    # ------------------------------------------------------------------ the support channel
+    def _in_support_channel(self, team_id: str, channel_id: str) -> bool:
+        if not self.support_channel or not channel_id:
+            return False
+        team, _, channel = self.support_channel.rpartition(":")
+        return channel == channel_id and (not team or team == team_id)
+
+    async def _support_reply(
+        self, client: AsyncWebClient, context: AsyncBoltContext, event: dict[str, Any]
+    ) -> None:
+        """A reply in a handoff's thread of the support channel: support's answer, for
+        the person's conversation. Support staff need not be renkei members."""
+        channel = str(event.get("channel") or "")
+        thread = str(event.get("thread_ts") or "")
+        text = str(event.get("text") or "").strip()
+        if not text or not self._in_support_channel(str(context.team_id or ""), channel):
+            return
+
+        async def work() -> None:
+            event_id = await self.store.event_of_message(channel, thread)
+            if event_id is None or not event_id.startswith(HANDOFF_EVENT):
+                return  # a thread of another message of the channel: not renkei's
+            handoff_id = event_id.removeprefix(HANDOFF_EVENT)
+            engine = self.conversations.engine
+            author = str(event.get("user") or "")
+            if await engine.support_answer(handoff_id, text, author, "slack"):
+                return
+            # The channel's language (notifications.CHANNEL_LOCALE).
+            closed = kit.words("slack.notify.handoff_closed", "ja")
+            await client.chat_postMessage(
+                channel=channel, thread_ts=thread, text=closed, blocks=[kit.section(closed)]
+            )
+
+        await self._carry_out(context, work)
+
+    async def on_resolve(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        """The handoff message's "mark resolved": the assistant takes the conversation back."""
+        await ack()
+        channel = str((body.get("channel") or {}).get("id") or "")
+        if not self._in_support_channel(str(context.team_id or ""), channel):
+            return
+        handoff_id = str(action.get("value") or "")
+        author = str((body.get("user") or {}).get("id") or "")
+
+        async def work() -> None:
+            await self.conversations.engine.resolve_handoff(handoff_id, author, "slack")
+            # The support channel's language (notifications.CHANNEL_LOCALE).
+            await _mark_answered(client, body, kit.RESOLVE_ACTION, "ja", None)
+
+        await self._carry_out(context, work)
+
+    async def on_mention(
+        self, event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        """renkei is named in a channel: pointed to the DM, in the mention's thread."""
+        channel = str(event.get("channel") or "")
+        if not channel or event.get("bot_id"):
+            return
+        await self._carry_out(context, lambda: self._point_to_dm(client, event, channel))
+
+    async def _point_to_dm(
+        self, client: AsyncWebClient, event: dict[str, Any], channel: str
+    ) -> None:
+        text = kit.words(
+            "slack.mention", "ja"
+        )  # a channel's language (notifications.CHANNEL_LOCALE)
+        await client.chat_postMessage(
+            channel=channel,
+            thread_ts=str(event.get("thread_ts") or event.get("ts") or "") or None,
+            text=text,
+            blocks=[kit.section(text)],
         )
 
-    async def _dm_member(
-        self, client: AsyncWebClient, team_id: str, user_id: str, event: dict[str, Any]
-    ) -> SlackMember:
+    async def on_ignored(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        log.debug("Slack %s acked, nothing to do", body.get("type"))
+
+    async def on_ignored_event(self, event: dict[str, Any]) -> None:
+        log.debug("Slack event %s acked, nothing to do", event.get("type"))
+
+    async def _dm_member(self, member: SlackMember, event: dict[str, Any]) -> SlackMember:
         """The member writing in their DM; the DM is remembered for the replies."""
-        member = await self.members.resolve(client, team_id, user_id)
         if member.dm_channel_id is None and event.get("channel"):
-            await self.store.set_dm(team_id, user_id, str(event["channel"]))
-            member = await self.members.resolve(client, team_id, user_id)
+            channel = str(event["channel"])
+            await self.store.set_dm(member.team_id, member.user_id, channel)
+            member = dataclasses.replace(member, dm_channel_id=channel)
         return member
 
-    async def _dm(
-        self, client: AsyncWebClient, team_id: str, user_id: str, event: dict[str, Any]
-    ) -> None:
-        member = await self._dm_member(client, team_id, user_id, event)
+    async def _dm(self, client: AsyncWebClient, member: SlackMember, event: dict[str, Any]) -> None:
+        member = await self._dm_member(member, event)
         conversation_id = member.conversation_id
         if conversation_id is None:
             await self.members.may_talk(member)
@@ -492,16 +607,16 @@ class SlackFrontEnd:
         await self._answer(client, member, conversation_id, Input(text=str(event["text"])))
 
     async def _shared_file(
-        self, client: AsyncWebClient, team_id: str, user_id: str, event: dict[str, Any]
+        self, client: AsyncWebClient, member: SlackMember, event: dict[str, Any]
     ) -> None:
         """A file shared in the DM goes to the conversation when its step asks for one."""
-        member = await self._dm_member(client, team_id, user_id, event)
+        member = await self._dm_member(member, event)
         record = None
         if member.conversation_id is not None:
             record = await self._own(client, member, member.conversation_id)
             if record is None:
                 return
-        if record is None or not self._wants_file(record):
+        if record is None or not self.conversations.takes_file(record):
             await self.post_text(
                 client, member, kit.words("slack.file.not_expected", member.locale)
             )
@@ -510,62 +625,17 @@ class SlackFrontEnd:
             return
         # One file per step: the first of the message is the one taken.
         shared: dict[str, Any] = event["files"][0]
-        name, data = await self._download(client, member, str(shared.get("id") or ""))
-        if data is None:
+        got = await download(client, str(shared.get("id") or ""))
+        if got.data is None:
+            problem = got.problem or "slack.file.not_read"
+            await self.post_text(client, member, kit.words(problem, member.locale, file=got.name))
             return
-        await self._answer(client, member, record.id, Input(file_name=name, file_data=data))
-
-    async def _download(
-        self, client: AsyncWebClient, member: SlackMember, file_id: str
-    ) -> tuple[str, bytes | None]:
-        """The file's name and bytes, read with the bot token; None (and the person told) if not."""
-        # The message event may carry only the file id: files.info has the download address.
-        info = await client.files_info(file=file_id)
-        file: dict[str, Any] = info.get("file") or {}
-        name = str(file.get("name") or file.get("title") or "statements.csv")
-        if int(file.get("size") or 0) > MAX_FILE_BYTES:
-            await self.post_text(
-                client, member, kit.words("slack.file.too_large", member.locale, file=name)
-            )
-            return name, None
-        url = str(file.get("url_private_download") or file.get("url_private") or "")
-        if not url or not _slack_file_url(url, client.base_url) or client.token is None:
-            log.warning("file %s has no download address of Slack's", file_id)
-            await self.post_text(
-                client, member, kit.words("slack.file.not_read", member.locale, file=name)
-            )
-            return name, None
-        try:
-            async with (
-                httpx.AsyncClient(timeout=30, follow_redirects=True) as http,
-                http.stream(
-                    "GET", url, headers={"Authorization": f"Bearer {client.token}"}
-                ) as response,
-            ):
-                response.raise_for_status()
-                data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > MAX_FILE_BYTES:  # files.info's size may be missing or wrong
-                        raise _TooLarge
-        except _TooLarge:
-            await self.post_text(
-                client, member, kit.words("slack.file.too_large", member.locale, file=name)
-            )
-            return name, None
-        except httpx.HTTPError as exc:
-            log.warning("file %s not downloaded: %s", file_id, exc)
-            await self.post_text(
-                client, member, kit.words("slack.file.not_read", member.locale, file=name)
-            )
-            return name, None
-        return name, bytes(data)
+        await self._answer(client, member, record.id, Input(file_name=got.name, file_data=got.data))
 
     # ------------------------------------------------------------------ the office channel
     async def _set_channel(
-        self, client: AsyncWebClient, team_id: str, user_id: str, channel_id: str, wanted: str
+        self, client: AsyncWebClient, member: SlackMember, channel_id: str, wanted: str
     ) -> None:
-        member = await self.members.resolve(client, team_id, user_id)
         if not channel_id or channel_id.startswith("D"):
             await self.post_text(client, member, kit.words("slack.channel.in_dm", member.locale))
             return
@@ -601,9 +671,21 @@ class SlackFrontEnd:
             )
             return
         assert member.email is not None
-        await self.store.set_office_channel(office.id, team_id, channel_id, member.email)
+        # Said in the channel first: a channel the bot cannot post to (private and not
+        # invited, archived, gone) is refused by Slack here and is not saved.
         text = kit.words("slack.channel.set", member.locale, office=kit.escape(office.name))
-        await client.chat_postMessage(channel=channel_id, text=text, blocks=[kit.section(text)])
+        try:
+            await client.chat_postMessage(channel=channel_id, text=text, blocks=[kit.section(text)])
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or "")
+            if error not in CHANNEL_UNUSABLE:
+                raise
+            log.info("notice channel refused by Slack: %s", error)
+            await self.post_text(
+                client, member, kit.words(f"slack.channel.{CHANNEL_UNUSABLE[error]}", member.locale)
+            )
+            return
+        await self.store.set_office_channel(office.id, member.team_id, channel_id, member.email)
 
     # ------------------------------------------------------------------ the conversation
     async def _start(self, member: SlackMember, office_id: str | None = None) -> ConversationRecord:
@@ -652,28 +734,6 @@ class SlackFrontEnd:
         await self.store.set_conversation(member.team_id, member.user_id, record.id)
         return record
 
-    def _secret(self, record: ConversationRecord) -> bool:
-        if record.flow is None:
-            return False
-        return self.conversations.engine.flows[record.flow].state(record.state).secret
-
-    def _wants_file(self, record: ConversationRecord) -> bool:
-        """The conversation's step takes a file: some transition fires on ``file`` from it."""
-        if record.flow is None:
-            return False
-        for transition in self.conversations.engine.flows[record.flow].transitions:
-            sources = transition.get("source")
-            sources = [sources] if isinstance(sources, str) else list(sources or [])
-            if transition.get("trigger") == "file" and (record.state in sources or "*" in sources):
-                return True
-        return False
-
-    def _wants_text(self, record: ConversationRecord) -> bool:
-        if record.flow is None:
-            return False
-        state = self.conversations.engine.flows[record.flow].state(record.state)
-        return state.text_trigger is not None
-
     async def post_conversation(
         self,
         client: AsyncWebClient,
@@ -683,8 +743,13 @@ class SlackFrontEnd:
         form: bool = True,
     ) -> None:
         conversation = rendered(record)
+        if not conversation["replies"]:
+            return  # a person of support owns the conversation: the assistant keeps quiet
         blocks = kit.conversation_blocks(
-            conversation, form=form and self._wants_text(record), secret=self._secret(record)
+            conversation,
+            base_url=self.public_url,
+            form=form and self.conversations.takes_text(record),
+            secret=self.conversations.is_secret(record),
         )
         await self.post(client, member, kit.fallback_text(conversation), blocks)
 
@@ -697,50 +762,81 @@ class SlackFrontEnd:
         channel = await self.members.dm_channel(client, member)
         await client.chat_postMessage(channel=channel, text=text, blocks=blocks)
 
-    async def _guarded(
-        self,
-        context: AsyncBoltContext,
-        client: AsyncWebClient,
-        team_id: str,
-        user_id: str,
-        work: Coroutine[Any, Any, None],
-    ) -> None:
-        """Run the work after the ack; what goes wrong is told to the person, not dropped.
+    async def _after_ack(self, context: AsyncBoltContext, work: Work) -> None:
+        """The one envelope of every request's work: run it after the ack, for the member
+        behind the request; what goes wrong is told to the person, not dropped."""
+        who = person(context)
 
-        A request Slack sends again (X-Slack-Retry-Num) is acked like the first and its
-        work skipped here: the check writes to the database, which would make the ack
-        wait behind other writers if it came first. Kept in the database, so a retry
-        that reaches another process is caught too.
+        async def for_member() -> None:
+            try:
+                await work(await who.member())
+            except MemberUnknown as unknown:
+                await self._tell(who, unknown.message_key, email=unknown.email)
+            except (BackendUnavailable, BackendRefusal) as exc:
+                log.warning("back end refused or unavailable for a Slack request: %s", exc)
+                await self._tell(who, "slack.backend_unavailable")
+
+        await self._carry_out(context, for_member)
+
+    async def _carry_out(
+        self, context: AsyncBoltContext, run: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Queue the request for a worker (the acking process), or run ``run`` (the
+        worker's replay, or a front end with no queue).
+
+        A request Slack sends again (X-Slack-Retry-Num) is acked like the first and
+        queued once: its key is noted as seen in the transaction that queues it, so a
+        retry that reaches another process is caught too.
         """
         key = context.get(REQUEST_KEY)
-        try:
-            first = key is None or await self.store.first_time(str(key))
-        except BaseException:
-            work.close()
-            raise
-        if not first:
+        if self.deferred is not None and not self.replaying:
+            request = SlackRequest(body=dict(context[PAYLOAD]), carried=dict(context[CARRIED]))
+            if not await self.deferred.defer(str(key) if key is not None else None, request):
+                log.info("Slack request %s seen before; its work is not done twice", key)
+            return
+        if self.deferred is None and key is not None and not await self.store.first_time(str(key)):
             log.info("Slack request %s seen before; its work is not done twice", key)
-            work.close()
             return
-        if self.after_ack.full:  # a button or a message in a flood: said, not queued
-            work.close()
-            await self._tell(client, team_id, user_id, "slack.busy")
-            return
-        try:
-            await self.after_ack.run(work)
-        except MemberUnknown as unknown:
-            await self._tell(client, team_id, user_id, unknown.message_key, email=unknown.email)
-        except (BackendUnavailable, BackendRefusal) as exc:
-            log.warning("back end refused or unavailable for a Slack request: %s", exc)
-            await self._tell(client, team_id, user_id, "slack.backend_unavailable")
+        await run()
 
-    async def _tell(
-        self, client: AsyncWebClient, team_id: str, user_id: str, key: str, **params: Any
-    ) -> None:
-        locale = await self.members.cached_locale(team_id, user_id)
+    async def _tell(self, who: Person, key: str, **params: Any) -> None:
+        """Say why nothing was done: in the DM, or, when Slack opens no DM (or refuses the
+        post), only to the person where they asked (the request's response_url)."""
+        locale = await who.locale()
         text = kit.words(key, locale, **params)
-        opened = await client.conversations_open(users=user_id)
-        channel = str((opened.get("channel") or {})["id"])
-        await client.chat_postMessage(
-            channel=channel, text=text, blocks=[kit.section(kit.escape(text))]
+        blocks = [kit.section(kit.escape(text))]
+        try:
+            opened = await who.client.conversations_open(users=who.user_id)
+            channel = str((opened.get("channel") or {})["id"])
+            await who.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+            return
+        except SlackApiError as exc:
+            if who.respond is None:
+                log.warning("could not tell a Slack user %s: %s", key, exc.response.get("error"))
+                return
+            log.info("no DM for a Slack user (%s); answering in place", exc.response.get("error"))
+        await who.respond(
+            text=text, blocks=blocks, response_type="ephemeral", replace_original=False
         )
+
+
+async def _mark_answered(
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    action_id: str,
+    locale: str,
+    fallback: str | None,
+) -> None:
+    """The clicked message, its buttons replaced by what was chosen (``action_id``'s
+    label): pressed once, it cannot be pressed again."""
+    message = body.get("message") or {}
+    channel = (body.get("channel") or {}).get("id")
+    if not channel or not message.get("ts"):
+        return
+    label = kit.label_of(message.get("blocks") or [], action_id)
+    await client.chat_update(
+        channel=channel,
+        ts=message["ts"],
+        text=str(message.get("text") or fallback or label),
+        blocks=kit.answered(message.get("blocks") or [], label, locale),
+    )

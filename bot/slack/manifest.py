@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.catalog import render
+from i18n import render
 
 BOT_SCOPES = (
     "commands",
@@ -16,8 +16,21 @@ BOT_SCOPES = (
     "users:read.email",
     "app_mentions:read",
     "files:read",  # a statement file shared in the DM is read with files.info
+    "channels:history",  # support's replies in a handoff's thread (a public support channel)
+    "groups:history",  # the same in a private support channel
 )
-BOT_EVENTS = ("app_home_opened", "message.im")
+# Subscribed for every scope asked (app_mentions:read → app_mention, channels:history →
+# message.channels, groups:history → message.groups), and the two events that tell an
+# app its tokens are gone.
+BOT_EVENTS = (
+    "app_home_opened",
+    "message.im",
+    "message.channels",
+    "message.groups",
+    "app_mention",
+    "app_uninstalled",
+    "tokens_revoked",
+)
 EVENTS_PATH = "/slack/events"
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"

@@ -10,11 +10,12 @@ import datetime as dt
 from typing import Any
 
 import httpx
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from backend.domain import identity
-from bot.slack.errors import NoEmail, NotAMember
-from bot.slack.store import SlackMember, SlackStore
+from bot.slack.errors import NoEmail, NotAMember, ProfileUnreadable
+from bot.slack.ports import SlackMember, SlackStore
 from connectors.backend_client import BackendClient
 from statemachine.port import OfficeInfo
 
@@ -58,7 +59,8 @@ class Members:
         return member.locale
 
     async def resolve(self, client: AsyncWebClient, team_id: str, user_id: str) -> SlackMember:
-        """The member behind a Slack user; NoEmail when Slack shows no email."""
+        """The member behind a Slack user; NoEmail when Slack shows no email,
+        ProfileUnreadable when Slack does not answer users.info."""
         known = await self.store.member(team_id, user_id)
         if (
             known is not None
@@ -67,7 +69,10 @@ class Members:
         ):
             self._remember_locale(known)
             return known
-        answer = await client.users_info(user=user_id, include_locale=True)
+        try:
+            answer = await client.users_info(user=user_id, include_locale=True)
+        except SlackApiError as exc:
+            raise ProfileUnreadable() from exc
         user = answer.get("user") or {}
         email = _email_of(user)
         member = await self.store.save_member(

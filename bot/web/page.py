@@ -6,11 +6,11 @@ it shows comes from the ``web.*`` entries of the message catalogs, rendered into
 page for both languages so that switching language needs no round trip.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: two routes are built in ``chat_router`` and
+# FastAPI reads their annotations, which name that function's dependencies.
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
@@ -18,17 +18,18 @@ from fastapi.responses import FileResponse, HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel
 
-from backend.api.deps import Caller
-from backend.api.rate_limits import DEMO_SESSIONS, limited
 from backend.domain import errors
-from bot.catalog import DEFAULT_LOCALE, LOCALES, catalog
+from backend.domain.identity import Principal
+from bot.offers import OFFER_STEPS
+from bot.ports import ApiEdge
+from i18n import DEFAULT_LOCALE, LOCALES, catalog
 from statemachine.flow import NAVIGATION
 
 _HERE = Path(__file__).parent
 _STATIC = _HERE / "static"
 # Only these files are served: a fixed list rather than a directory mount, so nothing
 # placed next to them by accident becomes public.
-_STATIC_FILES = {"chat.js", "chat.css"}
+_STATIC_FILES = {"chat.js", "chat.css", "support.css"}
 _PREFIX = "web."
 
 # The page runs only its own script and styles; the consent link is a navigation, which
@@ -48,8 +49,6 @@ _templates = Environment(
     autoescape=select_autoescape(["html"]),
     auto_reload=False,
 )
-
-router = APIRouter(include_in_schema=False)
 
 
 class DemoSessionOut(BaseModel):
@@ -83,7 +82,6 @@ def _demo_enabled(request: Request) -> bool:
     return _demo_user(request) is not None
 
 
-@router.get("/chat", response_class=HTMLResponse)
 async def chat_page(request: Request) -> HTMLResponse:
     strings = web_strings()
     context: dict[str, Any] = {
@@ -97,13 +95,16 @@ async def chat_page(request: Request) -> HTMLResponse:
             "api": "/api/v1",
             # Help, back, cancel...: shown apart from the step's own choices.
             "navigation": list(NAVIGATION),
+            # What a notice's button plays (the flow, then the answers that pick its card).
+            "offers": OFFER_STEPS,
+            # Member sites whose pages show a link back to the conversation (return_to).
+            "way_back_sites": list(getattr(request.app.state, "member_sites_with_way_back", [])),
         },
     }
     html = _templates.get_template("chat.html").render(context)
     return HTMLResponse(html, headers=_PAGE_HEADERS)
 
 
-@router.get("/chat/static/{name}")
 async def chat_static(name: str) -> FileResponse:
     if name not in _STATIC_FILES:
         raise errors.NotFound("no such file")
@@ -111,17 +112,27 @@ async def chat_static(name: str) -> FileResponse:
     return FileResponse(_STATIC / name, headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/chat/me", response_model=SignedInOut)
-async def signed_in_as(caller: Caller) -> SignedInOut:
-    """Who the bearer token belongs to: the page checks a pasted token with this."""
-    return SignedInOut(user=caller.email)
+def chat_router(edge: ApiEdge) -> APIRouter:
+    """The page, its files, and the two calls it makes before it talks to the API."""
+    router = APIRouter(include_in_schema=False)
+    router.add_api_route("/chat", chat_page, methods=["GET"], response_class=HTMLResponse)
+    router.add_api_route("/chat/static/{name}", chat_static, methods=["GET"])
+
+    async def signed_in_as(caller: Annotated[Principal, Depends(edge.caller)]) -> SignedInOut:
+        """Who the bearer token belongs to: the page checks a pasted token with this."""
+        return SignedInOut(user=caller.email)
+
+    router.add_api_route("/chat/me", signed_in_as, methods=["GET"], response_model=SignedInOut)
+    router.add_api_route(
+        "/chat/demo-session",
+        demo_session,
+        methods=["POST"],
+        response_model=DemoSessionOut,
+        dependencies=[Depends(edge.demo_session_limit)],
+    )
+    return router
 
 
-@router.post(
-    "/chat/demo-session",
-    response_model=DemoSessionOut,
-    dependencies=[Depends(limited(DEMO_SESSIONS))],
-)
 async def demo_session(request: Request) -> DemoSessionOut:
     """A fresh API token of the demo owner, only while the server runs with demo data."""
     user = _demo_user(request)

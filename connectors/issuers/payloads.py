@@ -201,6 +201,11 @@ def token_set(token: Mapping[str, Any], *, now: float | None = None) -> TokenSet
         expires_at = int((now if now is not None else time.time()) + expires_in)
     if expires_at is not None and (isinstance(expires_at, bool) or not isinstance(expires_at, int)):
         raise PayloadError("expires_at is not an integer")
+    consent_expires_at = token.get("consent_expires_at")
+    if consent_expires_at is not None and (
+        isinstance(consent_expires_at, bool) or not isinstance(consent_expires_at, int)
+    ):
+        raise PayloadError("consent_expires_at is not an integer")
     scope = token.get("scope") or ""
     if isinstance(scope, list | tuple):
         scope = " ".join(str(part) for part in scope)
@@ -211,6 +216,7 @@ def token_set(token: Mapping[str, Any], *, now: float | None = None) -> TokenSet
         refresh_token=refresh_token,
         expires_at=expires_at,
         scope=scope,
+        consent_expires_at=consent_expires_at,
     )
 
 
@@ -223,4 +229,6 @@ def authlib_token(tokens: TokenSet) -> dict[str, Any]:
         token["expires_at"] = tokens.expires_at
     if tokens.scope:
         token["scope"] = tokens.scope
+    if tokens.consent_expires_at is not None:
+        token["consent_expires_at"] = tokens.consent_expires_at
     return token

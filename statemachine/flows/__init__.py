@@ -1,31 +1,38 @@
-"""Every guided flow, one module each, in the order the main menu shows them."""
+"""The registry of guided flows: every module of this package that defines ``FLOW``.
+
+A flow is found by being here: its module holds its states, steps and outcome table,
+its place in the menu, the words that ask for it and its channel command. Modules
+without ``FLOW`` (shared parts such as ``consent``) are not flows.
+"""
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import pkgutil
 
 from statemachine.flow import FlowDefinition
 
-FLOW_IDS = (
-    "register",
-    "switch_to_api",
-    "multi_office",
-    "supplementary_card",
-    "amex_revoke",
-    "jcb_card_change",
-    "status",
-)
 
+def discover(package: str) -> tuple[FlowDefinition, ...]:
+    """Every ``FLOW`` of the modules of ``package``, in menu order.
 
-def _load() -> tuple[FlowDefinition, ...]:
+    Raises:
+        ValueError: a module's flow has an id other than the module's name (the id
+            names its catalog section and its page, so they must not drift apart).
+    """
     flows = []
-    for flow_id in FLOW_IDS:
-        if importlib.util.find_spec(f"statemachine.flows.{flow_id}") is None:
-            continue
-        module = importlib.import_module(f"statemachine.flows.{flow_id}")
-        flows.append(module.FLOW)
-    return tuple(flows)
+    for module_info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        module = importlib.import_module(f"{package}.{module_info.name}")
+        flow = getattr(module, "FLOW", None)
+        if isinstance(flow, FlowDefinition):
+            if flow.id != module_info.name:
+                raise ValueError(f"{module_info.name}: FLOW.id is {flow.id!r}, not its module's")
+            flows.append(flow)
+    return tuple(sorted(flows, key=lambda f: (f.menu_position, f.id)))
 
 
-ALL_FLOWS: tuple[FlowDefinition, ...] = _load()
+ALL_FLOWS: tuple[FlowDefinition, ...] = discover(__name__)
+"""Every flow, in the order the main menu shows them."""
+
+FLOW_COMMANDS: dict[str, str] = {f.command: f.id for f in ALL_FLOWS if f.command}
+"""A channel command's word → the flow it starts (``/renkei jcb``)."""

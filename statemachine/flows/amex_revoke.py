@@ -13,17 +13,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from transitions import EventData
-
+from backend.domain.vocabulary import (
+    AccountStatus,
+    EventType,
+    Issuer,
+    LinkCheck,
+    LinkStatus,
+    RefusalCode,
+    SyncMethod,
+)
 from statemachine.flow import (
+    NEXT,
+    SAME,
+    STAY,
     FlowDefinition,
+    Given,
     State,
+    Step,
     Turn,
     choice,
     data_choice,
-    slot_is,
-    turn_of,
-    value_of,
 )
 from statemachine.flows.common import account_label, account_slot
 from statemachine.port import AccountInfo
@@ -32,18 +41,18 @@ from statemachine.replies import Link
 ID = "amex_revoke"
 
 # Link states after which Amex no longer holds the card for this account (R16).
-LINK_GONE = (None, "revoked")
+LINK_GONE = (None, LinkStatus.REVOKED)
 
 
 def _deletable(account: AccountInfo) -> bool:
-    return account.issuer == "amex" and account.status != "deleted"
+    return account.issuer == Issuer.AMEX and account.status != AccountStatus.DELETED
 
 
 async def start(turn: Turn) -> None:
     assert turn.office_id is not None
     accounts = [a for a in await turn.backend.accounts(turn.office_id) if _deletable(a)]
     turn.slots["accounts"] = [account_slot(a) for a in accounts]
-    amex = (await turn.backend.issuer_sites()).get("amex")
+    amex = (await turn.backend.issuer_sites()).get(Issuer.AMEX)
     member_site = amex.member_site_url if amex else ""
     turn.slots["services_url"] = (amex.external_services_url if amex else None) or member_site
     if not accounts:
@@ -51,7 +60,7 @@ async def start(turn: Turn) -> None:
 
 
 def _route(account: dict[str, Any]) -> str:
-    if account["sync_method"] != "api":
+    if account["sync_method"] != SyncMethod.API:
         return "legacy"  # R10 is about API links: an ID/password account holds nothing at Amex
     if account.get("link_status") in LINK_GONE:
         return "ready"
@@ -59,69 +68,55 @@ def _route(account: dict[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------- steps
-async def pick_account(event: EventData) -> bool:
-    """The account as the back end has it now (its link may have changed since listed)."""
-    turn = turn_of(event)
-    turn.slots.pop("route", None)
-    account_id = value_of(event)
+async def pick_account(turn: Turn, given: Given) -> str:
+    """The account as the back end has it now (its link may have changed since listed);
+    its outcome is the way to its deletion (``_route``)."""
+    account_id = given.value
     if not any(a["id"] == account_id for a in turn.slots.get("accounts", [])):
-        return False
-    account = await turn.attempt(turn.backend.account(account_id))
-    if account is None:
-        return False
+        return STAY
+    account = await turn.backend.account(account_id)
     turn.slots["account_id"] = account_id
     turn.slots["account"] = account_slot(account)
     for stale in ("export_url", "still_active", "deleted"):
         turn.slots.pop(stale, None)
-    turn.slots["route"] = _route(turn.slots["account"])
-    return bool(turn.slots["route"] == "stop")
+    return _route(turn.slots["account"])
 
 
-async def link_revoked(event: EventData) -> bool:
+async def link_revoked(turn: Turn, given: Given) -> str:
     """Amex's link.revoked webhook reached the back end: the stop is verified."""
-    turn = turn_of(event)
     account = await turn.backend.account(str(turn.slots["account_id"]))
     turn.slots["account"] = account_slot(account)
     turn.slots.pop("export_url", None)  # it may have expired while waiting: a fresh one on request
-    return account.link_status in LINK_GONE
+    return "stopped" if account.link_status in LINK_GONE else STAY
 
 
-async def stopped_by_person(event: EventData) -> bool:
+async def stopped_by_person(turn: Turn, given: Given) -> str:
     """The person says they stopped it: the back end asks Amex now (R16). Only a link
     Amex no longer holds lets the flow go on; nothing is deleted before they confirm."""
-    turn = turn_of(event)
     account_id = str(turn.slots["account_id"])
-    status = await turn.attempt(turn.backend.check_link(account_id))
-    if status is None:
-        return False
-    if status == "active":
+    status = await turn.backend.check_link(account_id)
+    if status == LinkCheck.ACTIVE:
         turn.slots["still_active"] = True  # R10: still registered at Amex
-        turn.say("refusal.revoke_at_issuer_first")
-        return False
+        turn.say_refusal(RefusalCode.REVOKE_AT_ISSUER_FIRST)
+        return STAY
     account = await turn.backend.account(account_id)
     turn.slots["account"] = account_slot(account)
     turn.slots.pop("still_active", None)
     turn.slots.pop("export_url", None)
-    return True
+    return "stopped"
 
 
-async def export(event: EventData) -> bool:
+async def export(turn: Turn, given: Given) -> str:
     """A short-lived download link of the account's statements, before they are needed."""
-    turn = turn_of(event)
-    url = await turn.attempt(turn.backend.export_link(str(turn.slots["account_id"])))
-    if url is None:
-        return False
+    url = await turn.backend.export_link(str(turn.slots["account_id"]))
     turn.slots["export_url"] = str(url)
-    return True
+    return NEXT
 
 
-async def delete(event: EventData) -> bool:
-    turn = turn_of(event)
-    await turn.attempt(turn.backend.delete_account(str(turn.slots["account_id"])))
-    if turn.refusal is not None:
-        return False
+async def delete(turn: Turn, given: Given) -> str:
+    await turn.backend.delete_account(str(turn.slots["account_id"]))
     turn.slots["deleted"] = True
-    return True
+    return NEXT
 
 
 # ----------------------------------------------------------------------- prompts
@@ -172,7 +167,7 @@ def prompt_legacy(turn: Turn) -> None:
 
 
 def prompt_ready(turn: Turn) -> None:
-    linked = turn.slots.get("account", {}).get("link_status") == "revoked"
+    linked = turn.slots.get("account", {}).get("link_status") == LinkStatus.REVOKED
     turn.say(f"{ID}.verified" if linked else f"{ID}.no_link", account=_name(turn))
     _export_reply(turn)
     turn.say(
@@ -185,7 +180,7 @@ def prompt_ready(turn: Turn) -> None:
 
 def prompt_deleted(turn: Turn) -> None:
     account = turn.slots.get("account", {})
-    if account.get("sync_method") == "api":
+    if account.get("sync_method") == SyncMethod.API:
         turn.say(f"{ID}.deleted_api", account=_name(turn), card=account.get("masked_number", ""))
     else:
         turn.say(f"{ID}.deleted_legacy", account=_name(turn))
@@ -199,6 +194,19 @@ FLOW = FlowDefinition(
     id=ID,
     initial="choose_account",
     start=start,
+    menu_position=50,
+    keywords=(
+        "delete",
+        "revoke",
+        "remove the account",
+        "unlink",
+        "削除",
+        "連携解除",
+        "連携を解除",
+        "停止",
+    ),
+    keyword_rank=20,
+    command="revoke",
     states=[
         State("choose_account", prompt_choose_account),
         State("stop_at_amex", prompt_stop_at_amex, waits_for="account_id"),
@@ -207,50 +215,17 @@ FLOW = FlowDefinition(
         State("deleted", prompt_deleted, final=True),
         State("no_accounts", prompt_no_accounts, final=True),
     ],
-    transitions=[
-        # One back-end call per trigger, in the first transition; the others read its result.
-        {
-            "trigger": "pick",
-            "source": "choose_account",
-            "dest": "stop_at_amex",
-            "conditions": [pick_account],
-        },
-        {
-            "trigger": "pick",
-            "source": "choose_account",
-            "dest": "legacy",
-            "conditions": [slot_is("route", "legacy")],
-        },
-        {
-            "trigger": "pick",
-            "source": "choose_account",
-            "dest": "ready",
-            "conditions": [slot_is("route", "ready")],
-        },
-        {
-            "trigger": "revoked",
-            "source": "stop_at_amex",
-            "dest": "ready",
-            "conditions": [link_revoked],
-        },
-        {
-            "trigger": "stopped",
-            "source": "stop_at_amex",
-            "dest": "ready",
-            "conditions": [stopped_by_person],
-        },
-        {
-            "trigger": "export",
-            "source": ["stop_at_amex", "legacy", "ready"],
-            "dest": "=",
-            "conditions": [export],
-        },
-        {
-            "trigger": "delete",
-            "source": ["legacy", "ready"],
-            "dest": "deleted",
-            "conditions": [delete],
-        },
+    steps=[
+        Step(
+            "pick",
+            "choose_account",
+            {"stop": "stop_at_amex", "legacy": "legacy", "ready": "ready"},
+            pick_account,
+        ),
+        Step("revoked", "stop_at_amex", {"stopped": "ready"}, link_revoked),
+        Step("stopped", "stop_at_amex", {"stopped": "ready"}, stopped_by_person),
+        Step("export", ("stop_at_amex", "legacy", "ready"), {NEXT: SAME}, export),
+        Step("delete", ("legacy", "ready"), {NEXT: "deleted"}, delete),
     ],
-    event_triggers={"link.revoked": "revoked"},
+    event_triggers={EventType.LINK_REVOKED: "revoked"},
 )

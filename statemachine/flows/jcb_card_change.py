@@ -20,29 +20,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from transitions import EventData
-
+from backend.domain.vocabulary import AccountStatus, EventType, Issuer, RefusalCode, SyncStatus
 from statemachine.flow import (
+    NEXT,
+    SAME,
+    STAY,
     FlowDefinition,
+    Given,
     State,
+    Step,
     Turn,
     choice,
     data_choice,
-    refused,
-    turn_of,
-    value_of,
+    go,
 )
 from statemachine.flows.common import account_label, account_slot
 from statemachine.port import AccountInfo, BackendRefusal, EventInfo
 
 ID = "jcb_card_change"
 WAYS = ("resync", "new_account")
-FILE_REFUSALS = ("statement_file_invalid", "card_mismatch", "invalid_request")
+FILE_REFUSALS = (
+    RefusalCode.STATEMENT_FILE_INVALID,
+    RefusalCode.CARD_MISMATCH,
+    RefusalCode.INVALID_REQUEST,
+)
 NAME_LIMIT = 100
+GONE = (AccountStatus.DELETED, AccountStatus.DISABLED)
+# A refused recovery this flow explains in its own words.
+RECOVERY_WORDS = {
+    RefusalCode.CARD_MISMATCH: f"{ID}.credentials_not_old_card",
+    RefusalCode.ACCOUNT_EXISTS_FOR_CARD: f"{ID}.old_card_has_account",
+    RefusalCode.INVALID_STATE: f"{ID}.not_changed",
+}
 
 
 def _jcb(account: AccountInfo) -> bool:
-    return account.issuer == "jcb" and account.status not in ("deleted", "disabled")
+    return account.issuer == Issuer.JCB and account.status not in GONE
 
 
 async def _jcb_accounts(turn: Turn) -> list[dict[str, Any]]:
@@ -72,7 +85,7 @@ async def _look_for_change(turn: Turn) -> bool:
     turn.slots.pop("change", None)
     account_id = str(turn.slots.get("account_id") or "")
     for event in await turn.backend.events(account_id, limit=50):  # newest first
-        if event.type == "card.changed":
+        if event.type == EventType.CARD_CHANGED:
             _keep_change(turn, event)
             return True
     return False
@@ -88,83 +101,62 @@ async def _refresh_account(turn: Turn) -> None:
 
 
 # ----------------------------------------------------------------------- steps
-async def pick_account(event: EventData) -> bool:
-    """Load the chosen account and look for its card change; True when one is recorded."""
-    turn = turn_of(event)
-    account_id = value_of(event)
+async def pick_account(turn: Turn, given: Given) -> str:
+    """Load the chosen account and look for its card change (R7)."""
+    account_id = given.value
     turn.slots.pop("account_id", None)
     turn.slots.pop("synced", None)
     if not any(a["id"] == account_id for a in turn.slots.get("accounts", [])):
-        return False
-    account = await turn.attempt(turn.backend.account(account_id))
-    if account is None:
-        return False
+        return STAY
+    account = await turn.backend.account(account_id)
     turn.slots["account_id"] = account_id
     turn.slots["account"] = account_slot(account)
-    return await _look_for_change(turn)
+    return "changed" if await _look_for_change(turn) else "no_change"
 
 
-async def account_picked(event: EventData) -> bool:
-    """The account was loaded this turn, but no card change is recorded for it yet."""
-    turn = turn_of(event)
-    return turn.refusal is None and turn.slots.get("account_id") == value_of(event)
-
-
-async def sync_and_look(event: EventData) -> bool:
+async def sync_and_look(turn: Turn, given: Given) -> str:
     """Sync now, so that the back end sees the replaced card, then look again (R7)."""
-    turn = turn_of(event)
-    account_id = str(turn.slots["account_id"])
-    result = await turn.attempt(turn.backend.sync_now(account_id))
-    if result is None:
-        return False
+    result = await turn.backend.sync_now(str(turn.slots["account_id"]))
     turn.slots["synced"] = {"status": result.status, "error_code": result.error_code or ""}
     await _refresh_account(turn)
-    return await _look_for_change(turn)
+    return "changed" if await _look_for_change(turn) else "no_change"
 
 
-async def synced_without_change(event: EventData) -> bool:
-    turn = turn_of(event)
-    return turn.refusal is None and "synced" in turn.slots
-
-
-async def change_from_event(event: EventData) -> bool:
+async def change_from_event(turn: Turn, given: Given) -> str:
     """A sync in the background saw the change: its event carries what we need."""
-    turn = turn_of(event)
-    payload = event.kwargs.get("payload")
-    if isinstance(payload, dict) and payload.get("old_card_id"):
+    if given.payload.get("old_card_id"):
         await _refresh_account(turn)
-        _keep_change(turn, payload)
-        return True
-    return await _look_for_change(turn)
+        _keep_change(turn, dict(given.payload))
+        return "changed"
+    return "changed" if await _look_for_change(turn) else STAY
 
 
-async def choose_way(event: EventData) -> bool:
-    turn = turn_of(event)
-    way = value_of(event)
-    if way not in WAYS:
-        return False
-    turn.slots["way"] = way
-    return True
+async def choose_way(turn: Turn, given: Given) -> str:
+    if given.value not in WAYS:
+        return STAY
+    turn.slots["way"] = given.value
+    return NEXT
 
 
-async def upload_file(event: EventData) -> bool:
-    """R7 (a): the old card's statement file, imported by the back end for the old card."""
-    turn = turn_of(event)
-    data = event.kwargs.get("data")
-    if not isinstance(data, bytes):
-        return False
-    name = value_of(event) or "statements.csv"
-    result = await turn.attempt(
-        turn.backend.upload_statements(
+async def upload_file(turn: Turn, given: Given) -> str:
+    """R7 (a): the old card's statement file, imported by the back end for the old card;
+    a refused file is kept as why (and the line, if the back end named one)."""
+    if given.data is None:
+        return STAY
+    name = given.value or "statements.csv"
+    turn.slots.pop("file_error", None)
+    try:
+        result = await turn.backend.upload_statements(
             str(turn.slots["account_id"]),
             name,
-            data,
+            given.data,
             card_id=str(turn.slots["change"]["old_card_id"]),
         )
-    )
-    turn.slots.pop("file_error", None)
-    if result is None:
-        return False
+    except BackendRefusal as refusal:
+        if refusal.code not in FILE_REFUSALS:
+            raise
+        _keep_file_error(turn, refusal, given.value)
+        return "file_refused"
     turn.slots["result"] = {
         "way": "upload",
         "file": name,
@@ -172,15 +164,10 @@ async def upload_file(event: EventData) -> bool:
         "duplicates": result.duplicates,
         "adjustments": result.adjustments,
     }
-    return True
+    return "uploaded"
 
 
-async def file_refused(event: EventData) -> bool:
-    """The file was refused: keep why (and the line, if the back end named one)."""
-    turn = turn_of(event)
-    refusal = turn.refusal
-    if refusal is None or refusal.code not in FILE_REFUSALS:
-        return False
+def _keep_file_error(turn: Turn, refusal: BackendRefusal, file_name: str) -> None:
     line = refusal.details.get("line")
     rows = refusal.details.get("rows")
     turn.slots["file_error"] = {
@@ -190,19 +177,17 @@ async def file_refused(event: EventData) -> bool:
         "card": str(refusal.details.get("card") or ""),
         "rows": rows if isinstance(rows, int) else 0,
         "line": line if isinstance(line, int) else None,
-        "file": value_of(event),
+        "file": file_name,
     }
-    return True
 
 
-async def keep_login_id(event: EventData) -> bool:
+async def keep_login_id(turn: Turn, given: Given) -> str:
     """The old card's MyJCB ID, kept only until the password step uses it."""
-    turn = turn_of(event)
-    login_id = value_of(event).strip()
+    login_id = given.value.strip()
     if not login_id:
-        return False
+        return STAY
     turn.slots["login_id"] = login_id
-    return True
+    return NEXT
 
 
 def _new_account_name(turn: Turn) -> str:
@@ -211,55 +196,45 @@ def _new_account_name(turn: Turn) -> str:
     return f"{account.get('name', '')} {old_card}".strip()[:NAME_LIMIT]
 
 
-async def recover_with_credentials(event: EventData) -> bool:
+async def recover_with_credentials(turn: Turn, given: Given) -> str:
     """R7 (b) or (c) with the old card's credentials.
 
     The password lives only in this call: it is never put in slots (which are saved,
     and copied into the step history), and the ID is dropped here whatever happens.
     """
-    turn = turn_of(event)
-    password = value_of(event)
+    password = given.value
     login_id = str(turn.slots.pop("login_id", "") or "")
     account_id = str(turn.slots["account_id"])
     if not login_id or not password:
-        return False
-    if turn.slots.get("way") == "new_account":
-        created = await turn.attempt(
-            turn.backend.new_account_for_old_card(
+        return STAY
+    try:
+        if turn.slots.get("way") == "new_account":
+            created = await turn.backend.new_account_for_old_card(
                 account_id, login_id, password, _new_account_name(turn)
             )
-        )
-        if created is None:
-            return False
-        turn.slots["result"] = {
-            "way": "new_account",
-            "account": created.name,
-            "masked_number": created.card.masked_number if created.card else "",
-        }
-        return True
-    result = await turn.attempt(turn.backend.resync_old_card(account_id, login_id, password))
-    if result is None:
-        return False
+            turn.slots["result"] = {
+                "way": "new_account",
+                "account": created.name,
+                "masked_number": created.card.masked_number if created.card else "",
+            }
+            return "recovered"
+        result = await turn.backend.resync_old_card(account_id, login_id, password)
+    except BackendRefusal as refusal:
+        if refusal.code == RefusalCode.LEGACY_LOGIN_FAILED:
+            raise  # asked again (its outcome)
+        turn.slots["refusal"] = {"code": refusal.code}
+        return "refused"
     turn.slots["result"] = {
         "way": "resync",
         "added": result.added,
         "duplicates": result.duplicates,
     }
-    return True
+    return "recovered"
 
 
-async def keep_refusal(event: EventData) -> bool:
-    turn = turn_of(event)
-    if turn.refusal is None:
-        return False
-    turn.slots["refusal"] = {"code": turn.refusal.code}
-    return True
-
-
-async def reload_accounts(event: EventData) -> bool:
-    turn = turn_of(event)
+async def reload_accounts(turn: Turn, given: Given) -> str:
     turn.slots["accounts"] = await _jcb_accounts(turn)
-    return True
+    return NEXT
 
 
 # ----------------------------------------------------------------------- prompts
@@ -274,7 +249,7 @@ def prompt_no_change(turn: Turn) -> None:
     synced: dict[str, Any] | None = turn.slots.get("synced")
     if synced is None:
         turn.say(f"{ID}.no_change", account=account.get("name", ""))
-    elif synced.get("status") == "succeeded":
+    elif synced.get("status") == SyncStatus.SUCCEEDED:
         turn.say(f"{ID}.synced_no_change", account=account.get("name", ""))
     else:
         turn.say(f"{ID}.sync_not_done", error=synced.get("error_code") or synced.get("status"))
@@ -318,7 +293,7 @@ def prompt_file_refused(turn: Turn) -> None:
     error: dict[str, Any] = turn.slots.get("file_error", {})
     change: dict[str, Any] = turn.slots.get("change", {})
     code, reason = error.get("code"), error.get("reason")
-    if code == "card_mismatch" and reason == "rows_of_another_card":
+    if code == RefusalCode.CARD_MISMATCH and reason == "rows_of_another_card":
         # The new card's file in the old card's step: its rows are already here on the
         # other card, and storing them again would double each one (R7).
         turn.say(
@@ -332,11 +307,11 @@ def prompt_file_refused(turn: Turn) -> None:
         turn.say(f"{ID}.file_other_issuer", file=error.get("file", ""))
     elif reason == "statement_file_empty":
         turn.say(f"{ID}.file_empty", file=error.get("file", ""))
-    elif code == "statement_file_invalid" and error.get("line") is not None:
+    elif code == RefusalCode.STATEMENT_FILE_INVALID and error.get("line") is not None:
         turn.say(f"{ID}.file_invalid_line", line=error["line"], file=error.get("file", ""))
-    elif code == "statement_file_invalid":
+    elif code == RefusalCode.STATEMENT_FILE_INVALID:
         turn.say(f"{ID}.file_invalid", file=error.get("file", ""))
-    elif code == "card_mismatch":
+    elif code == RefusalCode.CARD_MISMATCH:
         turn.say(f"{ID}.file_not_old_card", file=error.get("file", ""))
     else:
         turn.say(f"{ID}.file_not_taken", file=error.get("file", ""))
@@ -362,15 +337,8 @@ def prompt_login_refused(turn: Turn) -> None:
 
 
 def prompt_recovery_refused(turn: Turn) -> None:
-    code = str(turn.slots.get("refusal", {}).get("code") or "unexpected_answer")
-    if code == "card_mismatch":
-        turn.say(f"{ID}.credentials_not_old_card")
-    elif code == "account_exists_for_card":
-        turn.say(f"{ID}.old_card_has_account")
-    elif code == "invalid_state":
-        turn.say(f"{ID}.not_changed")
-    else:
-        turn.say(f"refusal.{code}" if code in KNOWN_REFUSALS else "refusal.unexpected_answer")
+    code = str(turn.slots.get("refusal", {}).get("code") or RefusalCode.UNEXPECTED_ANSWER)
+    turn.say_refusal(code, fallback="refusal.unexpected_answer", own_words=RECOVERY_WORDS)
     turn.say(
         f"{ID}.what_next",
         choice("more", f"{ID}.other_way"),
@@ -419,21 +387,27 @@ def prompt_no_jcb_accounts(turn: Turn) -> None:
     turn.say(f"{ID}.no_jcb_accounts")
 
 
-KNOWN_REFUSALS = {
-    "legacy_login_failed",
-    "invalid_state",
-    "card_mismatch",
-    "account_exists_for_card",
-    "forbidden",
-    "not_found",
-    "issuer_unavailable",
-    "rate_limited",
-}
-
 FLOW = FlowDefinition(
     id=ID,
     initial="choose_account",
     start=start,
+    menu_position=60,
+    keywords=(
+        "upgrade",
+        "downgrade",
+        "card change",
+        "new card",
+        "アップグレード",
+        "ダウングレード",
+        "カードの切替",
+        "カードの切り替え",
+        "カード切替",
+        "カードが変わ",
+        "新しいカード",
+        "古いカード",
+    ),
+    keyword_rank=10,
+    command="jcb",
     states=[
         State("choose_account", prompt_choose_account),
         # R7: waits for the back end's card.changed event of the chosen account.
@@ -449,94 +423,36 @@ FLOW = FlowDefinition(
         State("finished", prompt_finished, final=True),
         State("no_jcb_accounts", prompt_no_jcb_accounts, final=True),
     ],
-    transitions=[
-        {
-            "trigger": "pick",
-            "source": "choose_account",
-            "dest": "changed",
-            "conditions": [pick_account],
-        },
-        {
-            "trigger": "pick",
-            "source": "choose_account",
-            "dest": "no_change",
-            "conditions": [account_picked],
-        },
-        {
-            "trigger": "sync",
-            "source": "no_change",
-            "dest": "changed",
-            "conditions": [sync_and_look],
-        },
-        {
-            "trigger": "sync",
-            "source": "no_change",
-            "dest": "no_change",
-            "conditions": [synced_without_change],
-        },
-        {
-            "trigger": "detected",
-            "source": "no_change",
-            "dest": "changed",
-            "conditions": [change_from_event],
-        },
-        {
-            "trigger": "other",
-            "source": "no_change",
-            "dest": "choose_account",
-            "conditions": [reload_accounts],
-        },
+    steps=[
+        Step(
+            "pick", "choose_account", {"changed": "changed", "no_change": "no_change"}, pick_account
+        ),
+        Step("sync", "no_change", {"changed": "changed", "no_change": SAME}, sync_and_look),
+        Step("detected", "no_change", {"changed": "changed"}, change_from_event),
+        Step("other", "no_change", {NEXT: "choose_account"}, reload_accounts),
         # (a) statement upload
-        {"trigger": "upload", "source": "changed", "dest": "ask_file"},
-        {
-            "trigger": "file",
-            "source": ["ask_file", "file_refused"],
-            "dest": "recovered",
-            "conditions": [upload_file],
-        },
-        {
-            "trigger": "file",
-            "source": ["ask_file", "file_refused"],
-            "dest": "file_refused",
-            "conditions": [file_refused],
-        },
+        go("upload", "changed", "ask_file"),
+        Step(
+            "file",
+            ("ask_file", "file_refused"),
+            {"uploaded": "recovered", "file_refused": "file_refused"},
+            upload_file,
+        ),
         # (b) and (c): the old card's credentials
-        {
-            "trigger": "way",
-            "source": "changed",
-            "dest": "ask_login_id",
-            "conditions": [choose_way],
-        },
-        {
-            "trigger": "login_id",
-            "source": ["ask_login_id", "login_refused"],
-            "dest": "ask_password",
-            "conditions": [keep_login_id],
-        },
-        {
-            "trigger": "password",
-            "source": "ask_password",
-            "dest": "recovered",
-            "conditions": [recover_with_credentials],
-        },
-        {
-            "trigger": "password",
-            "source": "ask_password",
-            "dest": "login_refused",
-            "conditions": [refused("legacy_login_failed")],
-        },
-        {
-            "trigger": "password",
-            "source": "ask_password",
-            "dest": "recovery_refused",
-            "conditions": [keep_refusal],
-        },
-        {"trigger": "more", "source": ["recovered", "recovery_refused"], "dest": "changed"},
-        {
-            "trigger": "finish",
-            "source": ["no_change", "changed", "recovered", "recovery_refused"],
-            "dest": "finished",
-        },
+        Step("way", "changed", {NEXT: "ask_login_id"}, choose_way),
+        Step("login_id", ("ask_login_id", "login_refused"), {NEXT: "ask_password"}, keep_login_id),
+        Step(
+            "password",
+            "ask_password",
+            {
+                "recovered": "recovered",
+                RefusalCode.LEGACY_LOGIN_FAILED: "login_refused",
+                "refused": "recovery_refused",
+            },
+            recover_with_credentials,
+        ),
+        go("more", ("recovered", "recovery_refused"), "changed"),
+        go("finish", ("no_change", "changed", "recovered", "recovery_refused"), "finished"),
     ],
-    event_triggers={"card.changed": "detected"},
+    event_triggers={EventType.CARD_CHANGED: "detected"},
 )

@@ -11,27 +11,27 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from transitions import EventData
-
+from backend.domain.vocabulary import EventType, Issuer, RefusalCode, SyncMethod
 from statemachine.flow import (
+    NEXT,
+    SAME,
+    STAY,
     FlowDefinition,
+    Given,
     State,
+    Step,
     Turn,
     choice,
     data_choice,
-    refused,
-    slot_is,
-    turn_of,
-    value_of,
+    go,
 )
-from statemachine.flows.common import (
-    BINDING_REFUSALS,
+from statemachine.flows.common import consent_link
+from statemachine.flows.consent import (
     LINKING_EVENTS,
-    consent_link,
-    consent_transitions,
-    first_sync_result,
-    store_authorization,
-    store_sync_result,
+    STARTED,
+    SYNCED,
+    begin_consent,
+    consent_part,
     switch_again,
 )
 from statemachine.offices import SHORT_ID, TOLD_APART_BY_ID
@@ -39,15 +39,7 @@ from statemachine.port import BackendRefusal, CardUseInfo
 from statemachine.replies import Link
 
 ID = "multi_office"
-
-KNOWN_REFUSALS = {
-    *BINDING_REFUSALS,
-    "card_already_linked",
-    "one_card_per_authorization",
-    "supplementary_not_registered",
-    "card_mismatch",
-    "card_not_eligible",
-}
+OTHERS_WAIT = "others_wait"
 
 
 def _use_slot(use: CardUseInfo) -> dict[str, Any]:
@@ -125,7 +117,7 @@ async def start(turn: Turn) -> None:
         return
     shared = []
     for card in await turn.backend.office_cards(turn.office_id):
-        if card.issuer != "amex":
+        if card.issuer != Issuer.AMEX:
             continue  # R14 is an Amex rule: a JCB link follows the MyJCB ID (R6)
         try:
             uses = await turn.backend.card_uses(turn.office_id, card.id)
@@ -139,79 +131,74 @@ async def start(turn: Turn) -> None:
 
 
 # ----------------------------------------------------------------------- steps
-async def pick_card(event: EventData) -> bool:
-    turn = turn_of(event)
-    wanted = value_of(event)
+async def pick_card(turn: Turn, given: Given) -> str:
+    wanted = given.value
     if not any(c["id"] == wanted for c in turn.slots.get("cards", [])):
-        return False
-    return await _select_card(turn, wanted)
+        return STAY
+    return NEXT if await _select_card(turn, wanted) else STAY
 
 
-async def keep_here(event: EventData) -> bool:
-    """The chosen office keeps the link: route the request, and start the switch if free.
-
-    Sets ``route`` for the transitions after this one: ``already`` (it holds the link),
-    ``stop`` (another office holds it: R14 → stop at Amex first, R16).
-    """
-    turn = turn_of(event)
-    turn.slots["route"] = ""
-    account_id = value_of(event) or str(turn.slots.get("account_id") or "")
+async def keep_here(turn: Turn, given: Given) -> str:
+    """The chosen office keeps the link: it holds it already, another office holds it
+    (R14: stopped at Amex first, R16), or the switch starts here."""
+    account_id = given.value or str(turn.slots.get("account_id") or "")
     card_id = str(turn.slots.get("card_id") or "")
     uses = await _uses(turn, card_id) or []  # fresh: a link may have moved meanwhile
     chosen = next((u for u in uses if u.account_id and u.account_id == account_id), None)
     if chosen is None:
-        return False
+        return STAY
     turn.slots["uses"] = [_use_slot(u) for u in uses]
     turn.slots["account_id"] = account_id
     turn.slots["keep_office_name"] = chosen.office_name or ""
     if chosen.api_linked:
-        turn.slots["route"] = "already"
-        return False
+        return "already"
     holder = next((u for u in uses if u.api_linked), None)
     if holder is not None:
         await _prepare_stop(turn, holder)
-        return False
-    started = await turn.attempt(turn.backend.switch_to_api(account_id, return_url=turn.return_url))
-    if started is None:
-        if turn.refusal is not None and turn.refusal.code == "card_already_linked":
-            # R5: linked meanwhile, or by an office this member cannot see.
-            await _prepare_stop(turn, None)
-        return False
-    store_authorization(turn, started)
-    return True
+        return "stop"
+    try:
+        started = await turn.backend.switch_to_api(account_id, return_url=turn.return_url)
+    except BackendRefusal as refusal:
+        if refusal.code != RefusalCode.CARD_ALREADY_LINKED:
+            raise
+        # R5: linked meanwhile, or by an office this member cannot see.
+        await _prepare_stop(turn, None)
+        return "stop"
+    return await begin_consent(turn, started)
 
 
 async def _prepare_stop(turn: Turn, holder: CardUseInfo | None) -> None:
     """R16: the Amex member-site page where the holding link is stopped."""
     sites = await turn.backend.issuer_sites()
-    amex = sites.get("amex")
+    amex = sites.get(Issuer.AMEX)
     url = (amex.external_services_url or amex.member_site_url) if amex else ""
-    turn.slots["route"] = "stop"
     turn.slots["external_services_url"] = url or ""
     turn.slots["holder_account_id"] = holder.account_id if holder else None
     turn.slots["holder_office_name"] = holder.office_name if holder else None
     turn.slots.pop("still_linked", None)
 
 
-async def switch_after_stop(event: EventData) -> bool:
+async def switch_after_stop(turn: Turn, given: Given) -> str:
     """The holding link is stopped (the member site's webhook, or the person says so):
     the back end frees the card only once it knows (R5), so it decides here."""
-    turn = turn_of(event)
     holder = turn.slots.get("holder_account_id")
     if holder:
-        account = await turn.attempt(turn.backend.account(str(holder)))
-        turn.slots["holder_link_status"] = account.link_status if account else None
-    started = await turn.attempt(
-        turn.backend.switch_to_api(str(turn.slots["account_id"]), return_url=turn.return_url)
-    )
-    if started is None:
-        turn.slots["still_linked"] = bool(
-            turn.refusal is not None and turn.refusal.code == "card_already_linked"
+        try:
+            account = await turn.backend.account(str(holder))
+            turn.slots["holder_link_status"] = account.link_status
+        except BackendRefusal:
+            turn.slots["holder_link_status"] = None  # not this member's to see
+    try:
+        started = await turn.backend.switch_to_api(
+            str(turn.slots["account_id"]), return_url=turn.return_url
         )
-        return False
+    except BackendRefusal as refusal:
+        # Said with the step again; still linked: the stop has not reached the back end.
+        turn.slots["still_linked"] = refusal.code == RefusalCode.CARD_ALREADY_LINKED
+        turn.refusal = refusal
+        return STAY
     turn.slots.pop("still_linked", None)
-    store_authorization(turn, started)
-    return True
+    return await begin_consent(turn, started)
 
 
 def _queue_others(turn: Turn) -> None:
@@ -224,59 +211,41 @@ def _queue_others(turn: Turn) -> None:
     turn.slots.pop("last_outcome", None)
 
 
-async def synced_with_others(event: EventData) -> bool:
-    """The first sync finished (its event); other offices' accounts wait for a decision."""
-    await store_sync_result(event)
-    return _others_wait(turn_of(event))
-
-
-async def checked_with_others(event: EventData) -> bool:
-    """The person asks: the first sync finished, and other offices' accounts wait."""
-    return await first_sync_result(event) and _others_wait(turn_of(event))
-
-
-async def others_wait(event: EventData) -> bool:
-    return _others_wait(turn_of(event))
-
-
-def _others_wait(turn: Turn) -> bool:
+def after_sync(turn: Turn) -> str:
+    """The first sync finished: other offices' accounts of the card wait for a decision."""
     _queue_others(turn)
-    return bool(turn.slots["others"])
+    return OTHERS_WAIT if turn.slots["others"] else SYNCED
 
 
-async def _settle(event: EventData, action: str) -> bool:
-    """Carry out the person's choice for the first queued account; True while more wait."""
-    turn = turn_of(event)
+async def next_after_link(turn: Turn, given: Given) -> str:
+    _queue_others(turn)
+    return OTHERS_WAIT if turn.slots["others"] else NEXT
+
+
+async def _settle(turn: Turn, action: str) -> str:
+    """Carry out the person's choice for the first queued account."""
     others: list[dict[str, Any]] = turn.slots.get("others", [])
     if not others:
-        return False
+        return "settled"
     current = others[0]
     if action == "archive":
         # The back end refuses while an unstopped link remains (R10/R16).
-        archived = await turn.attempt(turn.backend.archive_account(str(current["account_id"])))
-        if archived is None:
-            return False
-    if action == "legacy" and current.get("sync_method") == "api":
+        await turn.backend.archive_account(str(current["account_id"]))
+    if action == "legacy" and current.get("sync_method") == SyncMethod.API:
         action = "kept"
     outcome = {"office_name": current["office_name"], "action": action}
     turn.slots["others"] = others[1:]
     turn.slots["outcomes"] = [*turn.slots.get("outcomes", []), outcome]
     turn.slots["last_outcome"] = outcome
-    return bool(turn.slots["others"])
+    return "more" if turn.slots["others"] else "settled"
 
 
-async def archive_other(event: EventData) -> bool:
-    return await _settle(event, "archive")
+async def archive_other(turn: Turn, given: Given) -> str:
+    return await _settle(turn, "archive")
 
 
-async def leave_other(event: EventData) -> bool:
-    return await _settle(event, "legacy")
-
-
-async def all_settled(event: EventData) -> bool:
-    """Runs after archive_other/leave_other: the last account was just settled."""
-    turn = turn_of(event)
-    return turn.refusal is None and not turn.slots.get("others")
+async def leave_other(turn: Turn, given: Given) -> str:
+    return await _settle(turn, "legacy")
 
 
 # ----------------------------------------------------------------------- prompts
@@ -288,8 +257,14 @@ def prompt_choose_card(turn: Turn) -> None:
 
 
 def _use_key(use: dict[str, Any]) -> str:
-    kind = "holder" if use["api_linked"] else "api" if use["sync_method"] == "api" else "legacy"
-    if use["sync_method"] == "upload":
+    kind = (
+        "holder"
+        if use["api_linked"]
+        else "api"
+        if use["sync_method"] == SyncMethod.API
+        else "legacy"
+    )
+    if use["sync_method"] == SyncMethod.UPLOAD:
         kind = "upload"
     return f"{ID}.use{'' if use['office_name'] else '_hidden'}.{kind}"
 
@@ -370,14 +345,6 @@ def prompt_sync_failed(turn: Turn) -> None:
     )
 
 
-def prompt_failed(turn: Turn) -> None:
-    code = str(turn.slots.get("error_code") or "unknown")
-    turn.say(f"refusal.{code}" if code in KNOWN_REFUSALS else "common_flow.authorization_failed")
-    if turn.slots.get("stop_at_member_site"):
-        turn.say("common_flow.stop_leftover")  # R10/R16
-    turn.say(f"{ID}.try_again", choice("again", "common_flow.try_again"))
-
-
 def _say_outcome(turn: Turn, outcome: dict[str, Any]) -> None:
     action = outcome["action"]
     key = f"{ID}.more.kept" if action == "kept" else f"{ID}.outcome.{action}"
@@ -391,7 +358,7 @@ def prompt_others(turn: Turn) -> None:
     current = (turn.slots.get("others") or [{}])[0]
     # A former holder is an API account whose link was stopped: it has no ID/password
     # left to sync with (R2), so it can only stay as it is or be archived.
-    stopped = current.get("sync_method") == "api"
+    stopped = current.get("sync_method") == SyncMethod.API
     turn.say(
         f"{ID}.more.other_account_stopped" if stopped else f"{ID}.other_account",
         choice("leave", f"{ID}.more.leave_as_is" if stopped else f"{ID}.leave"),
@@ -401,12 +368,12 @@ def prompt_others(turn: Turn) -> None:
 
 
 def prompt_not_released(turn: Turn) -> None:
-    turn.say("refusal.api_not_released", issuer="amex")
+    turn.say_refusal(RefusalCode.API_NOT_RELEASED, issuer=Issuer.AMEX)
     turn.say(f"{ID}.pick_another", choice("other_office", f"{ID}.other_office"))
 
 
 def prompt_not_eligible(turn: Turn) -> None:
-    turn.say("refusal.card_not_eligible")
+    turn.say_refusal(RefusalCode.CARD_NOT_ELIGIBLE)
 
 
 def prompt_no_shared_card(turn: Turn) -> None:
@@ -432,14 +399,23 @@ FLOW = FlowDefinition(
     id=ID,
     initial="choose_card",
     start=start,
+    menu_position=30,
+    keywords=(
+        "several offices",
+        "multiple offices",
+        "two offices",
+        "other office",
+        "複数の事業所",
+        "別の事業所",
+        "二つの事業所",
+        "2つの事業所",
+    ),
+    keyword_rank=40,
+    command="multi",
     states=[
         State("choose_card", prompt_choose_card),
         State("choose_office", prompt_choose_office),
         State("stop_at_amex", prompt_stop_at_amex, waits_for="holder_account_id"),
-        State("consent", prompt_consent, waits_for="account_id"),
-        State("linked", prompt_linked, waits_for="account_id"),
-        State("sync_failed", prompt_sync_failed, waits_for="account_id"),
-        State("failed", prompt_failed),
         State("already_kept", prompt_already),
         State("others", prompt_others),
         State("not_released", prompt_not_released),
@@ -447,99 +423,47 @@ FLOW = FlowDefinition(
         State("no_shared_card", prompt_no_shared_card, final=True),
         State("done", prompt_done, final=True),
     ],
-    transitions=[
-        {
-            "trigger": "pick",
-            "source": "choose_card",
-            "dest": "choose_office",
-            "conditions": [pick_card],
-        },
-        # keep_here runs first and routes; the transitions after it only read its result.
-        {
-            "trigger": "keep",
-            "source": "choose_office",
-            "dest": "consent",
-            "conditions": [keep_here],
-        },
-        {
-            "trigger": "keep",
-            "source": "choose_office",
-            "dest": "already_kept",
-            "conditions": [slot_is("route", "already")],
-        },
-        {
-            "trigger": "keep",
-            "source": "choose_office",
-            "dest": "stop_at_amex",
-            "conditions": [slot_is("route", "stop")],  # R14 → R16
-        },
-        {
-            "trigger": "keep",
-            "source": "choose_office",
-            "dest": "not_released",
-            "conditions": [refused("api_not_released")],  # R3/R4
-        },
-        {
-            "trigger": "keep",
-            "source": "choose_office",
-            "dest": "not_eligible",
-            "conditions": [refused("card_not_eligible")],  # R1
-        },
-        {"trigger": "other_office", "source": "not_released", "dest": "choose_office"},
+    steps=[
+        Step("pick", "choose_card", {NEXT: "choose_office"}, pick_card),
+        Step(
+            "keep",
+            "choose_office",
+            {
+                STARTED: "consent",
+                "already": "already_kept",
+                "stop": "stop_at_amex",  # R14 → R16
+                RefusalCode.API_NOT_RELEASED: "not_released",  # R3/R4
+                RefusalCode.CARD_NOT_ELIGIBLE: "not_eligible",  # R1
+            },
+            keep_here,
+        ),
+        go("other_office", "not_released", "choose_office"),
         # R16: the member site's stop reaches the back end as link.revoked of the holder.
-        {
-            "trigger": "holder_stopped",
-            "source": "stop_at_amex",
-            "dest": "consent",
-            "conditions": [switch_after_stop],
-        },
-        {
-            "trigger": "stopped",
-            "source": "stop_at_amex",
-            "dest": "consent",
-            "conditions": [switch_after_stop],
-        },
-        *consent_transitions(switch_again),
-        {
-            "trigger": "synced",
-            "source": ["linked", "sync_failed"],
-            "dest": "others",
-            "conditions": [synced_with_others],
-        },
-        {
-            "trigger": "synced",
-            "source": ["linked", "sync_failed"],
-            "dest": "done",
-            "conditions": [store_sync_result],
-        },
-        {
-            "trigger": "check",
-            "source": ["linked", "sync_failed"],
-            "dest": "others",
-            "conditions": [checked_with_others],
-        },
-        {
-            "trigger": "check",
-            "source": ["linked", "sync_failed"],
-            "dest": "done",
-            "conditions": [first_sync_result],
-        },
-        {"trigger": "sync_failed", "source": "linked", "dest": "sync_failed"},
-        {
-            "trigger": "next",
-            "source": ["already_kept", "sync_failed"],
-            "dest": "others",
-            "conditions": [others_wait],
-        },
-        {"trigger": "next", "source": ["already_kept", "sync_failed"], "dest": "done"},
-        # Each settles the first queued account; the second transition ends after the last.
-        {"trigger": "archive", "source": "others", "dest": "others", "conditions": [archive_other]},
-        {"trigger": "archive", "source": "others", "dest": "done", "conditions": [all_settled]},
-        {"trigger": "leave", "source": "others", "dest": "others", "conditions": [leave_other]},
-        {"trigger": "leave", "source": "others", "dest": "done", "conditions": [all_settled]},
+        Step("holder_stopped", "stop_at_amex", {STARTED: "consent"}, switch_after_stop),
+        Step("stopped", "stop_at_amex", {STARTED: "consent"}, switch_after_stop),
+        Step(
+            "next",
+            ("already_kept", "sync_failed"),
+            {OTHERS_WAIT: "others", NEXT: "done"},
+            next_after_link,
+        ),
+        # Each settles the first queued account; after the last, the flow is done.
+        Step("archive", "others", {"more": SAME, "settled": "done"}, archive_other),
+        Step("leave", "others", {"more": SAME, "settled": "done"}, leave_other),
+    ],
+    parts=[
+        consent_part(
+            ID,
+            again=switch_again,
+            consent=prompt_consent,
+            linked=prompt_linked,
+            sync_failed=prompt_sync_failed,
+            first_sync={SYNCED: "done", OTHERS_WAIT: "others"},
+            after_sync=after_sync,
+        )
     ],
     event_triggers={
-        "link.revoked": "holder_stopped",
+        EventType.LINK_REVOKED: "holder_stopped",
         **LINKING_EVENTS,
     },
 )

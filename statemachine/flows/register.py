@@ -14,45 +14,31 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from transitions import EventData
-
+from backend.domain.vocabulary import AccountStatus, EventType, Issuer, RefusalCode, SyncMethod
 from statemachine.flow import (
+    NEXT,
+    STAY,
     FlowDefinition,
+    Given,
     State,
+    Step,
     Turn,
     choice,
-    refused,
-    turn_of,
-    value_of,
 )
-from statemachine.flows.common import (
-    BINDING_REFUSALS,
+from statemachine.flows.common import consent_link, store_authorization
+from statemachine.flows.consent import (
     LINKING_EVENTS,
+    STARTED,
+    SYNCED,
     authorize_again,
-    consent_link,
-    consent_transitions,
-    first_sync_transitions,
-    store_authorization,
+    consent_part,
+    say_failure,
 )
-from statemachine.port import AccountInfo, BackendUnavailable, CardInfo
+from statemachine.port import AccountInfo, BackendRefusal, BackendUnavailable, CardInfo
 
 ID = "register"
-ISSUERS = ("amex", "jcb")
+ISSUERS = (Issuer.AMEX, Issuer.JCB)
 OTHER_CARD = "other"
-
-# Refusal codes whose words the shared catalog holds (refusal.<code>).
-KNOWN_REFUSALS = {
-    *BINDING_REFUSALS,
-    "card_already_linked",
-    "one_card_per_authorization",
-    "supplementary_not_registered",
-    "card_mismatch",
-    "card_not_eligible",
-    "account_exists_for_card",
-    "combined_login_not_supported",
-    "wrong_myjcb_id",
-    "myjcb_id_already_linked",
-}
 
 
 async def _load_office(turn: Turn) -> None:
@@ -80,81 +66,71 @@ def _card_slot(card: CardInfo) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------- steps
-async def choose_amex(event: EventData) -> bool:
-    """Amex links one card per account (R5, R13): list the office's cards still unsynced."""
-    turn = turn_of(event)
-    if value_of(event) != "amex" or "amex" not in turn.slots.get("released", []):
-        return False
+async def choose_issuer(turn: Turn, given: Given) -> str:
+    """Only a released issuer (R3/R4). Amex links one card per account (R5, R13): the
+    office's cards still unsynced are listed; for JCB the MyJCB ID chosen at the issuer
+    decides the cards (R6, R9), so none is chosen here."""
+    if given.value not in ISSUERS or given.value not in turn.slots.get("released", []):
+        return STAY
+    issuer = Issuer(given.value)
+    turn.slots["issuer"] = issuer
+    turn.slots.pop("just_released", None)
+    if issuer == Issuer.JCB:
+        turn.slots["card_id"] = None
+        return issuer
     assert turn.office_id is not None
     synced = {a.card.id for a in await turn.backend.accounts(turn.office_id) if a.card}
     cards = [
         c
         for c in await turn.backend.office_cards(turn.office_id)
         # R1: only eligible cards; R12: a card this office syncs is switched, not added.
-        if c.issuer == "amex" and c.api_eligible and c.id not in synced
+        if c.issuer == Issuer.AMEX and c.api_eligible and c.id not in synced
     ]
-    turn.slots["issuer"] = "amex"
     turn.slots["cards"] = [_card_slot(c) for c in cards]
-    turn.slots.pop("just_released", None)
-    return True
+    return issuer
 
 
-async def choose_jcb(event: EventData) -> bool:
-    """JCB: the MyJCB ID chosen at the issuer decides the cards (R6, R9); no card here."""
-    turn = turn_of(event)
-    if value_of(event) != "jcb" or "jcb" not in turn.slots.get("released", []):
-        return False
-    turn.slots["issuer"] = "jcb"
-    turn.slots["card_id"] = None
-    turn.slots.pop("just_released", None)
-    return True
-
-
-async def choose_card(event: EventData) -> bool:
-    turn = turn_of(event)
-    wanted = value_of(event)
+async def choose_card(turn: Turn, given: Given) -> str:
+    wanted = given.value
     if wanted == OTHER_CARD:
         turn.slots["card_id"] = None  # chosen on the issuer's card page (R13: one card)
         turn.slots["card"] = None
-        return True
+        return NEXT
     card = next((c for c in turn.slots.get("cards", []) if c["id"] == wanted), None)
     if card is None:
-        return False
+        return STAY
     turn.slots["card_id"] = wanted
     turn.slots["card"] = card
-    return True
+    return NEXT
 
 
-async def register_account(event: EventData) -> bool:
+async def register_account(turn: Turn, given: Given) -> str:
     """R11: the back end creates the account and answers the issuer's authorization URL.
 
     It checks the rollout (R3/R4), the card's eligibility (R1), its links (R5/R14) and
-    the office's other accounts (R12) first; a refusal is branched on below.
+    the office's other accounts (R12) first; its refusals are outcomes of this step.
     """
-    turn = turn_of(event)
     assert turn.office_id is not None
-    name = value_of(event).strip()  # empty: the back end names it "<issuer> API"
+    name = given.value.strip()  # empty: the back end names it "<issuer> API"
     card_id = turn.slots.get("card_id") or None
-    issuer = str(turn.slots.get("issuer") or "")
+    issuer = Issuer(turn.slots["issuer"])
     draft = await _draft_account(turn, issuer, card_id)
-    if draft is not None:
-        # A registration begun before (gone back, retried, or cancelled) and never
-        # consented: authorize that account again instead of leaving a second one.
-        started = await turn.attempt(turn.backend.reauthorize(draft.id, return_url=turn.return_url))
-    else:
-        started = await turn.attempt(
-            turn.backend.register_api_account(
+    try:
+        if draft is not None:
+            # A registration begun before (gone back, retried, or cancelled) and never
+            # consented: authorize that account again instead of leaving a second one.
+            started = await turn.backend.reauthorize(draft.id, return_url=turn.return_url)
+        else:
+            started = await turn.backend.register_api_account(
                 turn.office_id, issuer, name, card_id=card_id, return_url=turn.return_url
             )
-        )
-    if started is None:
-        details = turn.refusal.details if turn.refusal else {}
-        if details.get("account_id"):
+    except BackendRefusal as refusal:
+        if refusal.details.get("account_id"):
             # R12: the existing account of this card, for switch_to_api to take over.
-            turn.slots["existing_account_id"] = str(details["account_id"])
-        if turn.refusal is not None and turn.refusal.code == "api_not_released":
+            turn.slots["existing_account_id"] = str(refusal.details["account_id"])
+        if refusal.code == RefusalCode.API_NOT_RELEASED:
             turn.slots["unreleased"] = [issuer]  # R3: withdrawn since the issuer was offered
-        return False
+        raise
     turn.slots["account_id"] = started.account_id
     store_authorization(turn, started)
     turn.slots["account_name"] = draft.name if draft is not None else name
@@ -162,7 +138,7 @@ async def register_account(event: EventData) -> bool:
         # The back end chose the name; not knowing it is no reason to lose the account.
         with contextlib.suppress(BackendUnavailable):
             turn.slots["account_name"] = (await turn.backend.account(started.account_id)).name
-    return True
+    return STARTED
 
 
 async def _draft_account(turn: Turn, issuer: str, card_id: str | None) -> AccountInfo | None:
@@ -170,8 +146,8 @@ async def _draft_account(turn: Turn, issuer: str, card_id: str | None) -> Accoun
     assert turn.office_id is not None
     for account in await turn.backend.accounts(turn.office_id):
         never_linked = (
-            account.sync_method == "api"
-            and account.status == "needs_reauth"
+            account.sync_method == SyncMethod.API
+            and account.status == AccountStatus.NEEDS_REAUTH
             and account.link_status is None
         )
         same_card = (account.card.id if account.card else None) == card_id
@@ -180,41 +156,56 @@ async def _draft_account(turn: Turn, issuer: str, card_id: str | None) -> Accoun
     return None
 
 
-async def give_up_new_account(event: EventData) -> bool:
+async def give_up_new_account(turn: Turn, given: Given) -> str:
     """R12: the card is synced by an account already; the empty new one is removed.
 
     It never linked (the issuer's consent was refused), so no Amex link holds the card
     (R10). Deleting needs an administrator; a member archives it instead.
     """
-    turn = turn_of(event)
-    if turn.state == "failed" and turn.slots.get("error_code") != "account_exists_for_card":
-        return False  # only offered when the card turned out to be synced here already
+    if (
+        turn.state == "failed"
+        and turn.slots.get("error_code") != RefusalCode.ACCOUNT_EXISTS_FOR_CARD
+    ):
+        return STAY  # only offered when the card turned out to be synced here already
     new_account = str(turn.slots.get("account_id") or "")
     if new_account:
-        await turn.attempt(turn.backend.delete_account(new_account))
-        if turn.refusal is not None:
-            await turn.attempt(turn.backend.archive_account(new_account))
-        turn.slots["removed_account"] = turn.refusal is None
-        turn.refusal = None
+        removed = True
+        try:
+            await turn.backend.delete_account(new_account)
+        except BackendRefusal:
+            try:
+                await turn.backend.archive_account(new_account)
+            except BackendRefusal:
+                removed = False
+        turn.slots["removed_account"] = removed
     existing = turn.slots.pop("existing_account_id", None)
     if existing:
         turn.slots["account_id"] = existing
     else:
         turn.slots.pop("account_id", None)
-    return True
+    return NEXT
 
 
-async def keep_office_key(event: EventData) -> bool:
-    turn = turn_of(event)
+async def abandon(turn: Turn) -> None:
+    """R11: cancelled before the issuer's consent, the new account goes with it.
+
+    The back end removes only an account that never had a link, so one linked already
+    (consented, waiting for its first sync) stays, and so does an existing account of the
+    card (R12)."""
+    account_id = str(turn.slots.get("account_id") or "")
+    if account_id and turn.state in ("consent", "failed"):
+        await turn.backend.abandon_registration(account_id)
+
+
+async def wait_for_release(turn: Turn, given: Given) -> str:
     turn.slots["release_key"] = f"office:{turn.office_id}"
-    return True
+    return NEXT
 
 
-async def reload_office(event: EventData) -> bool:
-    turn = turn_of(event)
+async def reload_office(turn: Turn, given: Given) -> str:
     await _load_office(turn)
     turn.slots["just_released"] = True
-    return bool(turn.slots["released"])
+    return "released" if turn.slots["released"] else STAY
 
 
 # ----------------------------------------------------------------------- prompts
@@ -245,12 +236,12 @@ def prompt_choose_card(turn: Turn) -> None:
 
 
 def prompt_name(turn: Turn) -> None:
-    issuer = str(turn.slots.get("issuer") or "amex")
+    issuer = str(turn.slots.get("issuer") or Issuer.AMEX)
     turn.say(f"{ID}.ask_name", choice("named:", f"{ID}.default_name.{issuer}"))
 
 
 def prompt_consent(turn: Turn) -> None:
-    if turn.slots.get("issuer") == "jcb":
+    if turn.slots.get("issuer") == Issuer.JCB:
         turn.say(f"{ID}.jcb_notice")  # R6, R9
         steps = f"{ID}.consent_jcb"
     elif turn.slots.get("card_id"):
@@ -267,23 +258,17 @@ def prompt_consent(turn: Turn) -> None:
     )
 
 
-def prompt_linked(turn: Turn) -> None:
-    turn.say(f"{ID}.linked", choice("check", "common_flow.check_sync"))
-
-
 def prompt_failed(turn: Turn) -> None:
-    code = str(turn.slots.get("error_code") or "unknown")
-    turn.say(f"refusal.{code}" if code in KNOWN_REFUSALS else "common_flow.authorization_failed")
-    if turn.slots.get("stop_at_member_site"):
-        turn.say("common_flow.stop_leftover")  # R10/R16: Amex still holds the card
+    say_failure(turn)
+    code = turn.slots.get("error_code")
     buttons = [choice("again", "common_flow.try_again")]
-    if code == "account_exists_for_card":
+    if code == RefusalCode.ACCOUNT_EXISTS_FOR_CARD:
         buttons.insert(0, choice("switch", f"{ID}.switch_instead"))  # R12
     turn.say(f"{ID}.try_again", *buttons)
 
 
 def prompt_exists(turn: Turn) -> None:
-    turn.say("refusal.account_exists_for_card")
+    turn.say_refusal(RefusalCode.ACCOUNT_EXISTS_FOR_CARD)
     turn.say(f"{ID}.offer_switch", choice("switch", f"{ID}.switch_instead"))
 
 
@@ -294,12 +279,12 @@ def prompt_to_switch(turn: Turn) -> None:
 
 
 def prompt_linked_elsewhere(turn: Turn) -> None:
-    turn.say("refusal.card_already_linked")
+    turn.say_refusal(RefusalCode.CARD_ALREADY_LINKED)
     turn.say(f"{ID}.to_multi_office")
 
 
 def prompt_not_eligible(turn: Turn) -> None:
-    turn.say("refusal.card_not_eligible")
+    turn.say_refusal(RefusalCode.CARD_NOT_ELIGIBLE)
 
 
 def prompt_not_released(turn: Turn) -> None:
@@ -312,10 +297,6 @@ def prompt_waiting_release(turn: Turn) -> None:
     turn.say(f"{ID}.waiting_release")
 
 
-def prompt_sync_failed(turn: Turn) -> None:
-    turn.say(f"{ID}.sync_failed", choice("check", "common_flow.check_sync"))
-
-
 def prompt_done(turn: Turn) -> None:
     turn.say(
         f"{ID}.done", account=turn.slots.get("account_name", ""), added=turn.slots.get("added", 0)
@@ -326,14 +307,14 @@ FLOW = FlowDefinition(
     id=ID,
     initial="choose_issuer",
     start=start,
+    menu_position=10,
+    keywords=("register", "new account", "add a card", "新規", "登録", "口座を作", "カードを追加"),
+    keyword_rank=70,
+    command="register",
     states=[
         State("choose_issuer", prompt_choose_issuer),
         State("choose_card", prompt_choose_card),
         State("name", prompt_name, text_trigger="named"),
-        State("consent", prompt_consent, waits_for="account_id"),
-        State("linked", prompt_linked, waits_for="account_id"),
-        State("failed", prompt_failed),
-        State("sync_failed", prompt_sync_failed, waits_for="account_id"),
         State("exists", prompt_exists),
         State("to_switch", prompt_to_switch, handover="switch_to_api"),
         State("linked_elsewhere", prompt_linked_elsewhere, handover="multi_office"),
@@ -342,68 +323,44 @@ FLOW = FlowDefinition(
         State("not_eligible", prompt_not_eligible, final=True),
         State("done", prompt_done, final=True),
     ],
-    transitions=[
-        {
-            "trigger": "issuer",
-            "source": "choose_issuer",
-            "dest": "choose_card",
-            "conditions": [choose_amex],
-        },
-        {
-            "trigger": "issuer",
-            "source": "choose_issuer",
-            "dest": "name",
-            "conditions": [choose_jcb],
-        },
-        {"trigger": "card", "source": "choose_card", "dest": "name", "conditions": [choose_card]},
-        {"trigger": "named", "source": "name", "dest": "consent", "conditions": [register_account]},
-        {
-            "trigger": "named",
-            "source": "name",
-            "dest": "linked_elsewhere",
-            "conditions": [refused("card_already_linked")],  # R5/R14
-        },
-        {
-            "trigger": "named",
-            "source": "name",
-            "dest": "exists",
-            "conditions": [refused("account_exists_for_card")],  # R12
-        },
-        {
-            "trigger": "named",
-            "source": "name",
-            "dest": "not_eligible",
-            "conditions": [refused("card_not_eligible")],  # R1
-        },
-        {
-            "trigger": "named",
-            "source": "name",
-            "dest": "not_released",
-            "conditions": [refused("api_not_released")],  # R3/R4
-        },
-        *consent_transitions(authorize_again),
-        {
-            "trigger": "switch",
-            "source": ["failed", "exists"],
-            "dest": "to_switch",
-            "conditions": [give_up_new_account],
-        },
-        *first_sync_transitions(),
-        {
-            "trigger": "notify",
-            "source": ["not_released", "choose_issuer"],
-            "dest": "waiting_release",
-            "conditions": [keep_office_key],
-        },
-        {
-            "trigger": "released",
-            "source": "waiting_release",
-            "dest": "choose_issuer",
-            "conditions": [reload_office],
-        },
+    steps=[
+        Step(
+            "issuer",
+            "choose_issuer",
+            {Issuer.AMEX: "choose_card", Issuer.JCB: "name"},
+            choose_issuer,
+        ),
+        Step("card", "choose_card", {NEXT: "name"}, choose_card),
+        Step(
+            "named",
+            "name",
+            {
+                STARTED: "consent",
+                RefusalCode.CARD_ALREADY_LINKED: "linked_elsewhere",  # R5/R14
+                RefusalCode.ACCOUNT_EXISTS_FOR_CARD: "exists",  # R12
+                RefusalCode.CARD_NOT_ELIGIBLE: "not_eligible",  # R1
+                RefusalCode.API_NOT_RELEASED: "not_released",  # R3/R4
+            },
+            register_account,
+        ),
+        Step("switch", ("failed", "exists"), {NEXT: "to_switch"}, give_up_new_account),
+        Step(
+            "notify", ("not_released", "choose_issuer"), {NEXT: "waiting_release"}, wait_for_release
+        ),
+        Step("released", "waiting_release", {"released": "choose_issuer"}, reload_office),
+    ],
+    parts=[
+        consent_part(
+            ID,
+            again=authorize_again,
+            consent=prompt_consent,
+            failed=prompt_failed,
+            first_sync={SYNCED: "done"},
+        )
     ],
     event_triggers={
         **LINKING_EVENTS,
-        "office.api_released": "released",
+        EventType.API_RELEASED: "released",
     },
+    abandon=abandon,
 )

@@ -4,25 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from transitions import EventData
-
+from backend.domain.vocabulary import AccountStatus, EventType, Issuer, SyncMethod, SyncStatus
+from i18n import values
 from statemachine.flow import (
+    NEXT,
+    SAME,
+    STAY,
     FlowDefinition,
+    Given,
     State,
+    Step,
     Turn,
     choice,
     data_choice,
-    turn_of,
-    value_of,
+    go,
 )
-from statemachine.flows.common import (
-    account_label,
-    account_slot,
-    authorization_failed,
+from statemachine.flows.common import account_label, account_slot, consent_link
+from statemachine.flows.consent import (
+    STARTED,
+    Names,
     authorize_again,
-    consent_link,
-    link_is_active,
+    consent_part,
+    say_failure,
 )
+from statemachine.port import BackendError
 
 ID = "status"
 
@@ -35,24 +40,29 @@ async def start(turn: Turn) -> None:
         turn.state = "no_accounts"
 
 
-async def load_status(event: EventData) -> bool:
-    turn = turn_of(event)
-    account_id = value_of(event) or str(turn.slots.get("account_id") or "")
+async def load_status(turn: Turn, given: Given) -> str:
+    account_id = given.value or str(turn.slots.get("account_id") or "")
     if not account_id:
-        return False
-    account = await turn.attempt(turn.backend.account(account_id))
-    if account is None:
-        return False
+        return STAY
+    account = await turn.backend.account(account_id)
     turn.slots["account_id"] = account_id
     turn.slots["account"] = account_slot(account)
-    return True
+    await _note_issuer_health(turn)
+    return NEXT
 
 
-async def resync(event: EventData) -> bool:
-    turn = turn_of(event)
-    result = await turn.attempt(turn.backend.sync_now(str(turn.slots["account_id"])))
-    if result is None:
-        return False
+async def _note_issuer_health(turn: Turn) -> None:
+    """Keep how the account's issuer answers everyone: an outage is nobody's to fix."""
+    issuer = str(turn.slots.get("account", {}).get("issuer") or "")
+    try:
+        health = (await turn.backend.issuer_health()).get(issuer)
+    except BackendError:
+        health = None  # the account's own status still stands on its own
+    turn.slots["issuer_state"] = health.state if health else None
+
+
+async def resync(turn: Turn, given: Given) -> str:
+    result = await turn.backend.sync_now(str(turn.slots["account_id"]))
     turn.slots["sync"] = {
         "status": result.status,
         "added": result.added,
@@ -61,7 +71,8 @@ async def resync(event: EventData) -> bool:
     }
     account = await turn.backend.account(str(turn.slots["account_id"]))
     turn.slots["account"] = account_slot(account)
-    return True
+    await _note_issuer_health(turn)
+    return NEXT
 
 
 def prompt_choose(turn: Turn) -> None:
@@ -72,28 +83,37 @@ def prompt_choose(turn: Turn) -> None:
     )
 
 
+def _issuer_trouble(turn: Turn, account: dict[str, Any]) -> None:
+    state = turn.slots.get("issuer_state")
+    if state in ("down", "degraded"):
+        turn.say(f"{ID}.issuer_{state}.{account.get('issuer', '')}")
+
+
 def _explain(turn: Turn, account: dict[str, Any]) -> None:
-    synced = account.get("last_synced_at") or "-"
     turn.say(
         f"{ID}.summary",
         account=account.get("name", ""),
-        method=account.get("sync_method", ""),
-        status=account.get("status", ""),
-        synced=synced,
+        method=values.word("words.sync_method", account.get("sync_method")),
+        status=values.word("words.account_status", account.get("status")),
+        synced=values.moment(account.get("last_synced_at")),
     )
     if account.get("last_error"):
-        turn.say(f"{ID}.last_error", error=account["last_error"])
-    if account.get("status") == "needs_reauth":
+        turn.say(f"{ID}.last_error", error=values.word("refusal", account["last_error"]))
+    _issuer_trouble(turn, account)
+    if account.get("status") == AccountStatus.NEEDS_REAUTH:
         turn.say(f"{ID}.needs_reauth")
-    if account.get("issuer") == "jcb" and account.get("sync_method") == "api":
+    if account.get("consent_ends_on") and account.get("status") != AccountStatus.NEEDS_REAUTH:
+        turn.say(f"{ID}.consent_ends", date=account["consent_ends_on"])
+    if account.get("issuer") == Issuer.JCB and account.get("sync_method") == SyncMethod.API:
         turn.say(f"{ID}.jcb_delay")  # R9
-    if account.get("sync_method") == "legacy":
+    if account.get("sync_method") == SyncMethod.LEGACY:
         turn.say(f"{ID}.legacy_hint")
 
 
 def _actions(account: dict[str, Any]) -> list[Any]:
     actions = [choice("resync", f"{ID}.resync")]
-    if account.get("status") == "needs_reauth" and account.get("sync_method") == "api":
+    renew = account.get("status") == AccountStatus.NEEDS_REAUTH or account.get("consent_expiring")
+    if renew and account.get("sync_method") == SyncMethod.API:  # near its end: renew in place
         actions.insert(0, choice("reauth", f"{ID}.reauth"))
     actions += [choice("other", f"{ID}.other"), choice("done", f"{ID}.finish")]
     return actions
@@ -108,19 +128,47 @@ def prompt_show(turn: Turn) -> None:
 def prompt_resynced(turn: Turn) -> None:
     sync: dict[str, Any] = turn.slots.get("sync", {})
     account: dict[str, Any] = turn.slots.get("account", {})
-    if sync.get("status") == "succeeded":
+    if sync.get("status") == SyncStatus.SUCCEEDED:
         turn.say(f"{ID}.resync_done", added=sync.get("added", 0), modified=sync.get("modified", 0))
-    elif sync.get("status") == "already_running":
+    elif sync.get("status") == SyncStatus.ALREADY_RUNNING:
         turn.say(f"{ID}.resync_running")
-    elif sync.get("status") == "skipped":
+    elif sync.get("status") == SyncStatus.SKIPPED:
         turn.say(f"{ID}.resync_skipped")
     else:
-        turn.say(f"{ID}.resync_failed", error=sync.get("error_code") or "")
-    if account.get("status") == "needs_reauth":
+        turn.say(f"{ID}.resync_failed", error=values.word("refusal", sync.get("error_code")))
+    _issuer_trouble(turn, account)
+    if account.get("status") == AccountStatus.NEEDS_REAUTH:
         turn.say(f"{ID}.needs_reauth")
-    if account.get("issuer") == "jcb" and account.get("sync_method") == "api":
+    if account.get("issuer") == Issuer.JCB and account.get("sync_method") == SyncMethod.API:
         turn.say(f"{ID}.jcb_delay")  # R9
     turn.say(f"{ID}.what_next", *_actions(account))
+
+
+HELD = "held"
+
+
+async def reauth(turn: Turn, given: Given) -> str:
+    """R10/R16: an Amex grant whose tokens died may still hold the card at Amex, and
+    then the issuer's card page greys the card out: the person is sent to the member site
+    to stop the old link first, and to the issuer only once it is stopped.
+
+    A consent renewed near its end is given again in place (nothing to stop), so only an
+    account that needs re-authentication is asked about."""
+    account: dict[str, Any] = turn.slots.get("account", {})
+    needs_reauth = account.get("status") == AccountStatus.NEEDS_REAUTH
+    if (
+        account.get("issuer") == Issuer.AMEX
+        and needs_reauth
+        and await turn.backend.check_link(str(turn.slots["account_id"])) == "active"
+    ):
+        if turn.state == "stop_first":
+            turn.say(f"{ID}.still_held")
+        return HELD
+    return await authorize_again(turn, given)
+
+
+def prompt_stop_first(turn: Turn) -> None:
+    turn.say(f"{ID}.stop_first", choice("stopped", f"{ID}.stopped"))  # R10/R16
 
 
 def prompt_reauth(turn: Turn) -> None:
@@ -128,10 +176,7 @@ def prompt_reauth(turn: Turn) -> None:
 
 
 def prompt_reauth_failed(turn: Turn) -> None:
-    code = str(turn.slots.get("error_code") or "unknown")
-    turn.say(f"refusal.{code}", code=code)
-    if turn.slots.get("stop_at_member_site"):
-        turn.say("common_flow.stop_leftover")
+    say_failure(turn)
     turn.say(f"{ID}.reauth_again", choice("again", "common_flow.try_again"))
 
 
@@ -151,62 +196,57 @@ FLOW = FlowDefinition(
     id=ID,
     initial="choose_account",
     start=start,
+    menu_position=70,
+    keywords=(
+        "status",
+        "missing",
+        "not arriving",
+        "not synced",
+        "late",
+        "届かない",
+        "反映されない",
+        "明細がない",
+        "明細が来",
+        "遅れ",
+        "状況",
+        "同期されない",
+    ),
+    keyword_rank=50,
+    command="status",
     states=[
         State("choose_account", prompt_choose),
         State("show_status", prompt_show),
         State("resynced", prompt_resynced),
-        State("reauth_consent", prompt_reauth, waits_for="account_id"),
-        State("reauth_failed", prompt_reauth_failed),
-        State("reauthorized", prompt_reauthorized, final=True),
+        State("stop_first", prompt_stop_first),
         State("finished", prompt_finished, final=True),
         State("no_accounts", prompt_no_accounts, final=True),
     ],
-    transitions=[
-        {
-            "trigger": "pick",
-            "source": "choose_account",
-            "dest": "show_status",
-            "conditions": [load_status],
-        },
-        {
-            "trigger": "resync",
-            "source": ["show_status", "resynced"],
-            "dest": "resynced",
-            "conditions": [resync],
-        },
-        {
-            "trigger": "reauth",
-            "source": ["show_status", "resynced"],
-            "dest": "reauth_consent",
-            "conditions": [authorize_again],
-        },
-        {"trigger": "authorized", "source": "reauth_consent", "dest": "reauthorized"},
-        {
-            "trigger": "check",
-            "source": "reauth_consent",
-            "dest": "reauthorized",
-            "conditions": [link_is_active],
-        },
-        {
-            "trigger": "authorization_failed",
-            "source": "reauth_consent",
-            "dest": "reauth_failed",
-            "conditions": [authorization_failed],
-        },
-        {
-            "trigger": "check",
-            "source": "reauth_consent",
-            "dest": "reauth_failed",
-            "conditions": [authorization_failed],
-        },
-        {
-            "trigger": "again",
-            "source": "reauth_failed",
-            "dest": "reauth_consent",
-            "conditions": [authorize_again],
-        },
-        {"trigger": "other", "source": ["show_status", "resynced"], "dest": "choose_account"},
-        {"trigger": "done", "source": ["show_status", "resynced"], "dest": "finished"},
+    steps=[
+        Step("pick", "choose_account", {NEXT: "show_status"}, load_status),
+        Step("resync", ("show_status", "resynced"), {NEXT: "resynced"}, resync),
+        Step(
+            "reauth",
+            ("show_status", "resynced"),
+            {STARTED: "reauth_consent", HELD: "stop_first"},  # R10/R16
+            reauth,
+        ),
+        Step("stopped", "stop_first", {STARTED: "reauth_consent", HELD: SAME}, reauth),
+        go("other", ("show_status", "resynced"), "choose_account"),
+        go("done", ("show_status", "resynced"), "finished"),
     ],
-    event_triggers={"link.created": "authorized", "authorization.failed": "authorization_failed"},
+    parts=[
+        # Re-authentication: the shared consent, ending once the link is back.
+        consent_part(
+            ID,
+            again=authorize_again,
+            consent=prompt_reauth,
+            failed=prompt_reauth_failed,
+            linked=prompt_reauthorized,
+            names=Names(consent="reauth_consent", linked="reauthorized", failed="reauth_failed"),
+        )
+    ],
+    event_triggers={
+        EventType.LINK_CREATED: "authorized",
+        EventType.AUTHORIZATION_FAILED: "authorization_failed",
+    },
 )

@@ -12,53 +12,53 @@ from __future__ import annotations
 
 from typing import Any
 
-from transitions import EventData
-
+from backend.domain.vocabulary import (
+    AccountStatus,
+    CardRole,
+    Issuer,
+    LinkStatus,
+    RefusalCode,
+    SyncMethod,
+)
 from statemachine.flow import (
+    STAY,
     FlowDefinition,
+    Given,
     State,
+    Step,
     Turn,
     choice,
     data_choice,
-    slot_is,
-    turn_of,
-    value_of,
+    go,
 )
-from statemachine.flows.common import (
-    BINDING_REFUSALS,
+from statemachine.flows.common import account_label, account_slot, consent_link
+from statemachine.flows.consent import (
     LINKING_EVENTS,
-    account_label,
-    account_slot,
+    STARTED,
+    SYNCED,
     authorize_again,
-    consent_link,
-    consent_transitions,
-    first_sync_transitions,
-    store_authorization,
+    begin_consent,
+    consent_part,
 )
-from statemachine.port import AccountInfo, AuthorizationStart, CardInfo
+from statemachine.port import AccountInfo, AuthorizationStart, BackendRefusal, CardInfo
 from statemachine.replies import Link
 
 ID = "supplementary_card"
 
-# Refusal codes whose words the shared catalog holds (refusal.<code>).
-KNOWN_REFUSALS = {
-    *BINDING_REFUSALS,
-    "card_already_linked",
-    "one_card_per_authorization",
-    "card_not_eligible",
-    "account_exists_for_card",
-}
 # Refusals this flow explains in its own words: the person ticked the wrong card (R15).
-OWN_WORDS = {"supplementary_not_registered", "card_mismatch"}
+OWN_WORDS = {
+    RefusalCode.SUPPLEMENTARY_NOT_REGISTERED: f"{ID}.wrong_card",
+    RefusalCode.CARD_MISMATCH: f"{ID}.wrong_card",
+}
 
 
 def _basic_candidate(account: AccountInfo) -> bool:
     """An Amex account of a basic card: the account a supplementary card is issued on."""
     return (
-        account.issuer == "amex"
-        and account.status not in ("deleted", "disabled")
+        account.issuer == Issuer.AMEX
+        and account.status not in (AccountStatus.DELETED, AccountStatus.DISABLED)
         and account.card is not None
-        and account.card.role != "supplementary"
+        and account.card.role != CardRole.SUPPLEMENTARY
     )
 
 
@@ -75,7 +75,7 @@ async def start(turn: Turn) -> None:
     assert turn.office_id is not None
     accounts = [a for a in await turn.backend.accounts(turn.office_id) if _basic_candidate(a)]
     turn.slots["accounts"] = [account_slot(a) for a in accounts]
-    amex = (await turn.backend.issuer_sites()).get("amex")
+    amex = (await turn.backend.issuer_sites()).get(Issuer.AMEX)
     member_site = amex.member_site_url if amex else ""
     turn.slots["sites"] = {
         "card_registration_url": (amex.card_registration_url if amex else None) or member_site,
@@ -97,70 +97,66 @@ async def _load_supplementaries(turn: Turn) -> bool:
     return bool(found)
 
 
-async def pick_basic(event: EventData) -> bool:
-    turn = turn_of(event)
-    chosen = next((a for a in turn.slots.get("accounts", []) if a["id"] == value_of(event)), None)
+async def pick_basic(turn: Turn, given: Given) -> str:
+    chosen = next((a for a in turn.slots.get("accounts", []) if a["id"] == given.value), None)
     turn.slots.pop("found", None)
     if chosen is None:
-        return False
+        return STAY
     turn.slots.pop("looked_again", None)
     turn.slots["basic_account_id"] = chosen["id"]
     turn.slots["basic"] = chosen
-    return await _load_supplementaries(turn)
+    return "found" if await _load_supplementaries(turn) else "none_known"
 
 
-async def look_again(event: EventData) -> bool:
+async def look_again(turn: Turn, given: Given) -> str:
     """Ask Amex with the basic account's login which cards the ID holds (the back end
     learns cards it sees), then list the office's supplementary cards again."""
-    turn = turn_of(event)
-    await turn.attempt(turn.backend.registered_cards(str(turn.slots["basic_account_id"])))
-    if turn.refusal is not None:
-        if turn.refusal.code != "invalid_state":
-            return False
-        turn.refusal = None  # an API basic account cannot be asked (R2): the list still answers
+    try:
+        await turn.backend.registered_cards(str(turn.slots["basic_account_id"]))
+    except BackendRefusal as refusal:
+        if refusal.code != RefusalCode.INVALID_STATE:
+            raise
+        # An API basic account cannot be asked (R2): the list still answers.
     turn.slots["looked_again"] = True
-    return await _load_supplementaries(turn)
+    return "found" if await _load_supplementaries(turn) else STAY
 
 
-async def _ask_amex(turn: Turn) -> bool:
+async def _ask_amex(turn: Turn) -> str:
     """R15: is the supplementary card registered to the online-service ID? Asked at Amex."""
     card_id = turn.slots["card"]["id"]
     turn.slots.pop("registration", None)
-    cards = await turn.attempt(turn.backend.registered_cards(str(turn.slots["basic_account_id"])))
-    if cards is None:
-        refusal = turn.refusal
-        if (
-            refusal is not None
-            and refusal.code == "invalid_state"
-            and refusal.details.get("reason") == "no_legacy_credentials"
+    try:
+        cards = await turn.backend.registered_cards(str(turn.slots["basic_account_id"]))
+    except BackendRefusal as refusal:
+        if refusal.code == RefusalCode.INVALID_STATE and refusal.details.get("reason") == (
+            "no_legacy_credentials"
         ):
             # R2: the basic account is on API, its issuer login is gone: nobody can ask.
             turn.slots["registration"] = "unknown"
-            turn.refusal = None
-        return False
+            return "unknown"
+        raise
     registered = any(c.id == card_id for c in cards)
     turn.slots["registration"] = "registered" if registered else "not_registered"
-    return registered
+    return str(turn.slots["registration"])
 
 
-async def pick_card(event: EventData) -> bool:
-    turn = turn_of(event)
+async def pick_card(turn: Turn, given: Given) -> str:
     chosen = next(
-        (c for c in turn.slots.get("supplementaries", []) if c["id"] == value_of(event)), None
+        (c for c in turn.slots.get("supplementaries", []) if c["id"] == given.value), None
     )
     if chosen is None:
         turn.slots.pop("registration", None)
-        return False
+        return STAY
     turn.slots["card"] = chosen
     turn.slots.pop("rechecked", None)
     return await _ask_amex(turn)
 
 
-async def check_again(event: EventData) -> bool:
+async def check_again(turn: Turn, given: Given) -> str:
     """The person says the card is registered now: Amex is asked again, not believed."""
-    turn = turn_of(event)
     turn.slots["rechecked"] = True
-    return await _ask_amex(turn)
+    answer = await _ask_amex(turn)
+    return STAY if answer == "not_registered" else answer
 
 
 def _new_account_name(turn: Turn) -> str:
@@ -178,53 +174,40 @@ async def _resume_existing(turn: Turn, card_id: str) -> AuthorizationStart | Non
         (
             a
             for a in accounts
-            if a.card is not None and a.card.id == card_id and a.status != "deleted"
+            if a.card is not None and a.card.id == card_id and a.status != AccountStatus.DELETED
         ),
         None,
     )
-    if existing is None or existing.link_status == "active":
+    if existing is None or existing.link_status == LinkStatus.ACTIVE:
         return None
     turn.slots["account_id"] = existing.id
-    if existing.sync_method == "api":
-        start: AuthorizationStart | None = await turn.attempt(
-            turn.backend.reauthorize(existing.id, return_url=turn.return_url)
-        )
-    else:
-        start = await turn.attempt(
-            turn.backend.switch_to_api(existing.id, return_url=turn.return_url)
-        )
-    return start
+    if existing.sync_method == SyncMethod.API:
+        return await turn.backend.reauthorize(existing.id, return_url=turn.return_url)
+    return await turn.backend.switch_to_api(existing.id, return_url=turn.return_url)
 
 
-async def create_account(event: EventData) -> bool:
+async def create_account(turn: Turn, given: Given) -> str:
     """R15: one account per card; R13: its authorization covers this card only."""
-    turn = turn_of(event)
     assert turn.office_id is not None
     card_id = str(turn.slots["card"]["id"])
-    start = await turn.attempt(
-        turn.backend.register_api_account(
+    try:
+        start = await turn.backend.register_api_account(
             turn.office_id,
-            "amex",
+            Issuer.AMEX,
             _new_account_name(turn),
             card_id=card_id,
             return_url=turn.return_url,
         )
-    )
-    if (
-        start is None
-        and turn.refusal is not None
-        and turn.refusal.code == "account_exists_for_card"
-    ):
-        refusal = turn.refusal
-        start = await _resume_existing(turn, card_id)
-        if start is None and turn.refusal is None:
-            turn.refusal = refusal
-    if start is None:
-        return False
+    except BackendRefusal as refusal:
+        if refusal.code != RefusalCode.ACCOUNT_EXISTS_FOR_CARD:
+            raise
+        resumed = await _resume_existing(turn, card_id)
+        if resumed is None:
+            raise
+        start = resumed
     turn.slots["account_id"] = start.account_id
     turn.slots["account_name"] = _new_account_name(turn)
-    store_authorization(turn, start)
-    return True
+    return await begin_consent(turn, start)
 
 
 # ----------------------------------------------------------------------- prompts
@@ -307,28 +290,17 @@ def prompt_consent(turn: Turn) -> None:
     )
 
 
-def prompt_linked(turn: Turn) -> None:
-    turn.say(f"{ID}.linked", choice("check", "common_flow.check_sync"))
-
-
 def prompt_failed(turn: Turn) -> None:
     code = str(turn.slots.get("error_code") or "unknown")
     card = turn.slots.get("card", {}).get("masked_number", "")
-    if code in OWN_WORDS:
-        turn.say(f"{ID}.wrong_card", card=card)
-    elif code in KNOWN_REFUSALS:
-        turn.say(f"refusal.{code}")
-    else:
-        turn.say("common_flow.authorization_failed")
+    turn.say_refusal(
+        code, fallback="common_flow.authorization_failed", own_words=OWN_WORDS, card=card
+    )
     if turn.slots.get("stop_at_member_site"):
         # R10/R16: the refused permission still holds a card at Amex until stopped there.
         url = str(turn.slots.get("sites", {}).get("external_services_url") or "")
         turn.say(f"{ID}.stop_leftover", link=Link(url=url, label=f"{ID}.open_services"))
     turn.say(f"{ID}.try_again", choice("again", "common_flow.try_again"), card=card)
-
-
-def prompt_sync_failed(turn: Turn) -> None:
-    turn.say(f"{ID}.sync_failed", choice("check", "common_flow.check_sync"))
 
 
 def prompt_done(turn: Turn) -> None:
@@ -348,6 +320,10 @@ FLOW = FlowDefinition(
     id=ID,
     initial="choose_basic",
     start=start,
+    menu_position=40,
+    keywords=("supplementary", "additional card", "family card", "追加カード", "家族カード"),
+    keyword_rank=30,
+    command="supplementary",
     states=[
         State("choose_basic", prompt_choose_basic),
         State("none_known", prompt_none_known),
@@ -355,72 +331,41 @@ FLOW = FlowDefinition(
         State("not_registered", prompt_not_registered),
         State("cannot_check", prompt_cannot_check),
         State("registered", prompt_registered),
-        State("consent", prompt_consent, waits_for="account_id"),
-        State("linked", prompt_linked, waits_for="account_id"),
-        State("failed", prompt_failed),
-        State("sync_failed", prompt_sync_failed, waits_for="account_id"),
         State("done", prompt_done, final=True),
         State("no_amex", prompt_no_amex, final=True),
     ],
-    transitions=[
-        # One back-end call per trigger, in the first transition; the others read its result.
-        {
-            "trigger": "pick",
-            "source": "choose_basic",
-            "dest": "choose_card",
-            "conditions": [pick_basic],
-        },
-        {
-            "trigger": "pick",
-            "source": "choose_basic",
-            "dest": "none_known",
-            "conditions": [slot_is("found", False)],
-        },
-        {
-            "trigger": "look_again",
-            "source": "none_known",
-            "dest": "choose_card",
-            "conditions": [look_again],
-        },
-        {"trigger": "other", "source": "none_known", "dest": "choose_basic"},
-        {
-            "trigger": "card",
-            "source": "choose_card",
-            "dest": "registered",
-            "conditions": [pick_card],
-        },
-        {
-            "trigger": "card",
-            "source": "choose_card",
-            "dest": "not_registered",
-            "conditions": [slot_is("registration", "not_registered")],
-        },
-        {
-            "trigger": "card",
-            "source": "choose_card",
-            "dest": "cannot_check",
-            "conditions": [slot_is("registration", "unknown")],
-        },
-        {
-            "trigger": "recheck",
-            "source": "not_registered",
-            "dest": "registered",
-            "conditions": [check_again],
-        },
-        {
-            "trigger": "recheck",
-            "source": "not_registered",
-            "dest": "cannot_check",
-            "conditions": [slot_is("registration", "unknown")],
-        },
-        {
-            "trigger": "create",
-            "source": ["registered", "cannot_check"],
-            "dest": "consent",
-            "conditions": [create_account],
-        },
-        *consent_transitions(authorize_again),
-        *first_sync_transitions(),
+    steps=[
+        Step(
+            "pick", "choose_basic", {"found": "choose_card", "none_known": "none_known"}, pick_basic
+        ),
+        Step("look_again", "none_known", {"found": "choose_card"}, look_again),
+        go("other", "none_known", "choose_basic"),
+        Step(
+            "card",
+            "choose_card",
+            {
+                "registered": "registered",
+                "not_registered": "not_registered",
+                "unknown": "cannot_check",
+            },
+            pick_card,
+        ),
+        Step(
+            "recheck",
+            "not_registered",
+            {"registered": "registered", "unknown": "cannot_check"},
+            check_again,
+        ),
+        Step("create", ("registered", "cannot_check"), {STARTED: "consent"}, create_account),
+    ],
+    parts=[
+        consent_part(
+            ID,
+            again=authorize_again,
+            consent=prompt_consent,
+            failed=prompt_failed,
+            first_sync={SYNCED: "done"},
+        )
     ],
     event_triggers={
         **LINKING_EVENTS,

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from i18n import render
 from tests.e2e.conftest import Renkei
 
 Conversation = dict[str, Any]
@@ -80,6 +81,10 @@ class Chat:
     # ---------------------------------------------------------------- reading
     def text(self) -> str:
         return "\n".join(r["text"] for r in self.last["replies"])
+
+    def said(self, key: str, **params: Any) -> bool:
+        """Whether the last answer says the catalog's ``key``, in the conversation's language."""
+        return render(key, self.last["locale"], params) in self.text()
 
     def choices(self) -> list[str]:
         return [c["value"] for r in self.last["replies"] for c in r["choices"]]

@@ -36,7 +36,7 @@ def natural_keys(rows: list[dict[str, Any]]) -> Counter[tuple[Any, ...]]:
 
 
 async def test_health_and_fixed_contracts(renkei: Renkei) -> None:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(timeout=30) as client:
         assert (await client.get(f"{renkei.base_url}/healthz")).status_code == 200
     offices = (await renkei.api.get("/offices")).json()
     assert {o["name"] for o in offices} == {SHOP, CONSULTING}
@@ -51,13 +51,15 @@ async def test_health_and_fixed_contracts(renkei: Renkei) -> None:
 
 
 async def test_every_call_needs_a_token_and_stays_in_the_callers_offices(renkei: Renkei) -> None:
-    async with httpx.AsyncClient(base_url=f"{renkei.base_url}/api/v1") as anonymous:
+    async with httpx.AsyncClient(timeout=30, base_url=f"{renkei.base_url}/api/v1") as anonymous:
         response = await anonymous.get("/offices")
         assert response.status_code == 401
         assert error_of(response)["code"] == "unauthenticated"
     token = renkei.cli("token", "create", "stranger@example.com")
     async with httpx.AsyncClient(
-        base_url=f"{renkei.base_url}/api/v1", headers={"Authorization": f"Bearer {token}"}
+        timeout=30,
+        base_url=f"{renkei.base_url}/api/v1",
+        headers={"Authorization": f"Bearer {token}"},
     ) as stranger:
         assert (await stranger.get("/offices")).json() == []
         shop = await renkei.office(SHOP)
@@ -71,7 +73,9 @@ async def test_read_only_member_cannot_switch(renkei: Renkei) -> None:
     token = await renkei.join(shop["id"], "clerk@example.com", "read_only")
     account = await renkei.account(SHOP, BIZ)
     async with httpx.AsyncClient(
-        base_url=f"{renkei.base_url}/api/v1", headers={"Authorization": f"Bearer {token}"}
+        timeout=30,
+        base_url=f"{renkei.base_url}/api/v1",
+        headers={"Authorization": f"Bearer {token}"},
     ) as clerk:
         assert (await clerk.get(f"/accounts/{account['id']}")).status_code == 200
         refused = await clerk.post(f"/accounts/{account['id']}/switch-to-api")
@@ -199,7 +203,7 @@ async def test_r10_tokens_that_died_do_not_free_the_card(renkei: Renkei) -> None
     grants = (await renkei.control_get("amex", "/grants"))["grants"]
     grant = next(g for g in grants if "amex-biz-1001" in g["card_ids"] and g["status"] == "active")
     await renkei.control("amex", f"/grants/{grant['grant_id']}/expire-tokens")
-    synced = await renkei.api.post(f"/accounts/{account['id']}/sync")
+    synced = await renkei.sync_now(account["id"])
     assert synced.json()["error_code"] == "reauth_required", synced.text
     assert (await renkei.get_account(account["id"]))["status"] == "needs_reauth"
     refused = await renkei.api.delete(f"/accounts/{account['id']}")
@@ -387,7 +391,7 @@ async def test_r7_card_upgrade_detected_and_old_card_recovered_three_ways(renkei
     assert new.status_code == 201, new.text
     assert new.json()["card"]["masked_number"].endswith("5001")
     # (a) statement upload of the old card's file
-    async with httpx.AsyncClient(base_url=renkei.base_url) as site:
+    async with httpx.AsyncClient(timeout=30, base_url=renkei.base_url) as site:
         login = await site.post(
             "/sandbox/jcb/legacy/login", data={"user_id": "user_upgrade", "password": "pass_good"}
         )
@@ -409,7 +413,7 @@ async def test_r7_card_upgrade_detected_and_old_card_recovered_three_ways(renkei
 async def test_oauth_callback_refuses_unknown_and_replayed_state(renkei: Renkei) -> None:
     account = await renkei.account(SHOP, BIZ)
     url = await switch(renkei, account["id"])
-    async with httpx.AsyncClient(base_url=renkei.base_url) as client:
+    async with httpx.AsyncClient(timeout=30, base_url=renkei.base_url) as client:
         unknown = await client.get(
             "/api/v1/oauth/callback", params={"state": "forged", "code": "x"}
         )

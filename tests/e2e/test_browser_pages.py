@@ -50,7 +50,9 @@ async def test_every_page_refuses_framing_and_every_answer_refuses_sniffing(
 ) -> None:
     account = await renkei.account(SHOP, BIZ)
     authorization_url = await switch(renkei, account["id"])
-    async with httpx.AsyncClient(base_url=renkei.base_url, follow_redirects=True) as client:
+    async with httpx.AsyncClient(
+        timeout=30, base_url=renkei.base_url, follow_redirects=True
+    ) as client:
         pages = [
             await client.get("/chat"),
             await client.get("/docs"),
@@ -124,9 +126,7 @@ async def test_the_conversation_says_when_a_step_asks_for_a_password(renkei: Ren
     assert at_password["secret"] is True
 
 
-async def test_the_web_chat_masks_a_password_and_never_shows_it(
-    renkei: Renkei, page: Page
-) -> None:
+async def test_the_web_chat_masks_a_password_and_never_shows_it(renkei: Renkei, page: Page) -> None:
     chat = await reach_password_step(renkei)
     await page.goto(f"{renkei.base_url}/chat?conversation={chat.id}")
     await page.get_by_role("button", name="デモ利用者で試す").click()
@@ -155,7 +155,9 @@ async def test_the_terminal_reads_a_password_without_echo(renkei: Renkei) -> Non
         asked_hidden.append(prompt)
         return next(answers)
 
-    async with httpx.AsyncClient(base_url=renkei.base_url, headers=renkei.api.headers) as api:
+    async with httpx.AsyncClient(
+        timeout=30, base_url=renkei.base_url, headers=renkei.api.headers
+    ) as api:
         terminal = TerminalChat(
             api, user="owner@example.com", locale="ja", ask=ask, ask_secret=ask_secret,
             show=shown.append,

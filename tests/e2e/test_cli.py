@@ -39,7 +39,7 @@ async def test_key_rotation_then_the_old_key_can_go(database: str, tmp_path: Pat
     key_file.write_text(new_keys[0] + "\n")  # retire the old key
     async with running_renkei(database, data_dir) as renkei:
         account = await renkei.account(SHOP, BIZ)
-        synced = await renkei.api.post(f"/accounts/{account['id']}/sync")
+        synced = await renkei.sync_now(account["id"])
         assert synced.status_code == 200 and synced.json()["status"] == "succeeded", synced.text
 
 
@@ -49,7 +49,9 @@ async def test_token_create_prints_a_working_token(database: str, tmp_path: Path
         token = renkei.cli("token", "create", "owner@example.com", "--name", "automation")
         assert token.startswith("rk_")
         async with httpx.AsyncClient(
-            base_url=f"{renkei.base_url}/api/v1", headers={"Authorization": f"Bearer {token}"}
+            timeout=30,
+            base_url=f"{renkei.base_url}/api/v1",
+            headers={"Authorization": f"Bearer {token}"},
         ) as client:
             offices = (await client.get("/offices")).json()
         assert len(offices) == 2

@@ -50,7 +50,7 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
 
 
 async def _demo(url: str, **headers: str) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=url) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         return await client.post("/chat/demo-session", headers=headers)
 
 
@@ -87,7 +87,7 @@ async def test_demo_sign_in_from_its_own_page_gets_a_token_that_expires(
         assert answered.json()["user"] == OWNER
     token = answered.json()["token"]
     async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {token}"}
+        timeout=30, base_url=url, headers={"Authorization": f"Bearer {token}"}
     ) as client:
         assert (await client.get("/api/v1/offices")).status_code == 200
         [*_, demo] = (await client.get("/api/v1/tokens")).json()

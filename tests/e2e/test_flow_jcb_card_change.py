@@ -45,7 +45,7 @@ async def open_change(renkei: Renkei) -> tuple[Chat, dict[str, Any]]:
     assert chat.where() == (FLOW, "changed")
     said = chat.text()
     assert "5001" in said and "5002" in said, said
-    assert "R7" in said and "R9" in said
+    assert chat.said("jcb_card_change.only_new_card") and chat.said("jcb_card_change.api_delay")
     assert {"upload", "way:resync", "way:new_account"} <= set(chat.choices())
     return chat, account
 
@@ -74,7 +74,7 @@ async def old_card_lines_held(renkei: Renkei, account_id: str, old_id: str) -> i
 
 async def old_card_csv(renkei: Renkei) -> bytes:
     """The old card's CSV, downloaded from the issuer's legacy site as a person would."""
-    async with httpx.AsyncClient(base_url=renkei.base_url) as site:
+    async with httpx.AsyncClient(timeout=30, base_url=renkei.base_url) as site:
         login = await site.post(
             "/sandbox/jcb/legacy/login", data={"user_id": LOGIN, "password": PASSWORD}
         )
@@ -95,17 +95,25 @@ async def stored_conversation(renkei: Renkei, conversation_id: str) -> str:
         async with engine.connect() as conn:
             row = (
                 await conn.execute(
-                    text(
-                        "SELECT transcript, slots, history, replies FROM conversations "
-                        "WHERE id = :id"
-                    ),
+                    text("SELECT slots, history, replies FROM conversations WHERE id = :id"),
                     {"id": conversation_id},
                 )
             ).one()
+            lines = (
+                await conn.execute(
+                    text(
+                        "SELECT line FROM conversation_transcript "
+                        "WHERE conversation_id = :id ORDER BY seq"
+                    ),
+                    {"id": conversation_id},
+                )
+            ).scalars()
+            transcript = list(lines)
     finally:
         await engine.dispose()
     # SQLite answers the JSON text, PostgreSQL the parsed value: compare them alike.
-    values = [json.loads(c) if isinstance(c, str) else c for c in row]
+    decoded = [json.loads(c) if isinstance(c, str) else c for c in transcript]
+    values = [decoded, *(json.loads(c) if isinstance(c, str) else c for c in row)]
     stored = [json.dumps(v, ensure_ascii=False) for v in values]
     assert "●●●" in stored[0]  # the password step is in the transcript, masked
     return "\n".join(stored)
@@ -163,7 +171,7 @@ async def test_new_account_for_the_old_card(renkei: Renkei) -> None:
     await chat.say("user_good")
     await chat.say(PASSWORD)
     assert chat.where() == (FLOW, "recovery_refused")
-    assert "R7" in chat.text() and "古いカードのMyJCB ID" in chat.text()
+    assert chat.said("jcb_card_change.credentials_not_old_card")
     await chat.choose("more")
     await chat.choose("way:new_account")
     assert chat.where() == (FLOW, "ask_login_id")
@@ -251,9 +259,9 @@ async def test_help_back_cancel_and_an_unexpected_file(renkei: Renkei) -> None:
     chat, account = await open_change(renkei)
     before = await renkei.statements(account["id"])
     await chat.say("ヘルプ")
-    assert "R7" in chat.text() and chat.where() == (FLOW, "changed")
+    assert chat.said("jcb_card_change.help") and chat.where() == (FLOW, "changed")
     await chat.upload("old.csv", b"x")  # no file is asked for here
-    assert chat.where() == (FLOW, "changed") and "選べません" in chat.text()
+    assert chat.where() == (FLOW, "changed") and chat.said("common.file_unexpected")
     await chat.choose("way:resync")
     await chat.say(LOGIN)
     await chat.choose("back")  # from the password step back to the ID
@@ -294,16 +302,17 @@ async def test_a_change_seen_by_another_sync_moves_the_waiting_conversation(
         "/cards/jcb-gold-4001/upgrade",
         {"new_card_id": "jcb-plat-4010", "product": "jcb_platinum"},
     )
-    synced = await renkei.api.post(f"/accounts/{account['id']}/sync")  # as a scheduled sync
+    synced = await renkei.sync_now(account["id"])  # as a scheduled sync
     assert synced.status_code == 200, synced.text
     await chat.wait_until(lambda c: c["state"] == "changed")
-    assert "R7" in chat.text() and "4001" in chat.text() and "4010" in chat.text()
+    assert chat.said("jcb_card_change.only_new_card")
+    assert "4001" in chat.text() and "4010" in chat.text()
     assert {"upload", "way:resync", "way:new_account"} <= set(chat.choices())
 
 
 async def new_card_csv(renkei: Renkei) -> bytes:
     """The NEW card's CSV: what a person downloads when MyJCB shows the new card first."""
-    async with httpx.AsyncClient(base_url=renkei.base_url) as site:
+    async with httpx.AsyncClient(timeout=30, base_url=renkei.base_url) as site:
         login = await site.post(
             "/sandbox/jcb/legacy/login", data={"user_id": LOGIN, "password": PASSWORD}
         )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from tests.e2e.chat import Chat
 from tests.e2e.conftest import Renkei, running_renkei
@@ -25,7 +28,7 @@ async def test_status_then_resync_now(renkei: Renkei) -> None:
     chat = await open_status(renkei)
     await chat.choose(f"pick:{account['id']}")
     assert chat.where() == (FLOW, "show_status")
-    assert "legacy" in chat.text() and "ID/パスワード方式" in chat.text()
+    assert "ID・パスワード" in chat.text() and "ID/パスワード方式" in chat.text()
     before = len(await renkei.statements(account["id"]))
     # 44 confirmed lines at the issuer now (the old site showed confirmed ones only)
     await renkei.control("amex", "/cards/amex-biz-1001/statements", {"count": 44, "pending": 0})
@@ -38,13 +41,34 @@ async def test_status_then_resync_now(renkei: Renkei) -> None:
     assert chat.where() == (None, "menu")
 
 
+async def test_the_status_is_said_in_words_with_the_time_in_japan_time(renkei: Renkei) -> None:
+    account = await renkei.account(SHOP, BIZ)
+    synced = datetime.fromisoformat(account["last_synced_at"])
+    tokyo = synced.astimezone(ZoneInfo("Asia/Tokyo"))
+    chat = await open_status(renkei)
+    await chat.choose(f"pick:{account['id']}")
+    text = chat.text()
+    # No raw value of the back end: words for the method and status, no ISO time.
+    assert "legacy" not in text and "active" not in text, text
+    assert account["last_synced_at"] not in text and "+00:00" not in text, text
+    assert "同期方式 ID・パスワード、状態 正常" in text, text
+    # The clock of Japan, then how long ago: 「2026/12/02 4:47（3時間前）」.
+    assert f"{tokyo:%Y/%m/%d} {tokyo.hour}:{tokyo:%M}（" in text, text
+    assert re.search(r"（\d+(秒|分|時間|日)前）", text), text
+    chat = await open_status(renkei, "en")
+    await chat.choose(f"pick:{account['id']}")
+    english = chat.text()
+    assert "sync method ID and password, status OK" in english, english
+    assert "Japan time (" in english and " ago)" in english, english
+
+
 async def test_jcb_api_account_explains_the_delay_r9(renkei: Renkei) -> None:
     account = await renkei.account(SHOP, JCB_GOLD)
     await renkei.consent(await switch(renkei, account["id"]), user="user_good")
     await renkei.wait_synced(account["id"], since=account["last_synced_at"])
     chat = await open_status(renkei, "en")
     await chat.choose(f"pick:{account['id']}")
-    assert "R9" in chat.text() and "take a while" in chat.text()
+    assert chat.said("status.jcb_delay")
 
 
 async def test_a_link_needing_reauth_is_renewed_in_place(renkei: Renkei) -> None:
@@ -95,3 +119,29 @@ async def test_resume_after_a_restart(database: str, tmp_path: Path) -> None:
         assert chat.where() == (FLOW, "show_status")
         await chat.choose("resync")
         assert chat.where() == (FLOW, "resynced")
+
+
+async def test_the_consents_end_is_said_and_renewal_offered_once_warned(
+    renkei: Renkei,
+) -> None:
+    # A year-long consent: its end is said, nothing to renew yet.
+    account = await renkei.account(SHOP, BIZ)
+    await renkei.consent(await switch(renkei, account["id"]), cards=["amex-biz-1001"])
+    linked = await renkei.wait_synced(account["id"], since=account["last_synced_at"])
+    ends_on = linked["link"]["consent_expires_at"][:4]  # the year, whichever the zone
+    chat = await open_status(renkei)
+    await chat.choose(f"pick:{account['id']}")
+    assert "まで有効です" in chat.text() and ends_on in chat.text(), chat.text()
+    assert "reauth" not in chat.choices()
+
+    # A 10-day consent is warned of at once: the status offers to renew it in place.
+    await renkei.control("jcb", "/settings", {"consent_lifetime_days": 10})
+    jcb = await renkei.account(SHOP, JCB_GOLD)
+    await renkei.consent(await switch(renkei, jcb["id"]), user="user_good")
+    await renkei.wait_synced(jcb["id"], since=jcb["last_synced_at"])
+    chat = await open_status(renkei, "en")
+    await chat.choose(f"pick:{jcb['id']}")
+    assert "valid until" in chat.text(), chat.text()
+    assert "reauth" in chat.choices()
+    await chat.choose("reauth")
+    assert chat.where() == (FLOW, "reauth_consent")

@@ -63,13 +63,14 @@ async def test_unregistered_card_registered_on_the_member_site_then_linked_alone
     basic = await renkei.account(SHOP, PLATINUM)
     supplementary = await supplementary_card(renkei, basic)
     chat = await open_flow(renkei)
-    assert "R15" in chat.text()  # one account per card, said before anything is chosen
+    assert chat.said("supplementary_card.one_account_per_card")  # said before anything is chosen
     await chat.choose(f"pick:{basic['id']}")
     assert chat.where() == (FLOW, "choose_card")
     await chat.choose(f"card:{supplementary['id']}")
     # Asked at Amex with the basic account's login: not registered to the ID.
     assert chat.where() == (FLOW, "not_registered")
-    assert "R15" in chat.text() and SUPPLEMENTARY_MASKED in chat.text()
+    assert "許可画面にこのカードが表示されません" in chat.text()
+    assert SUPPLEMENTARY_MASKED in chat.text()
     registration_url = chat.link()
     assert registration_url.endswith("/sandbox/amex/member/settings/cards")
     await chat.choose("recheck")  # said too early: Amex is asked again, not believed
@@ -80,7 +81,7 @@ async def test_unregistered_card_registered_on_the_member_site_then_linked_alone
     assert chat.where() == (FLOW, "registered")
     await chat.choose("create")
     assert chat.where() == (FLOW, "consent")
-    assert "R13" in chat.text() and SUPPLEMENTARY_MASKED in chat.text()
+    assert f"{SUPPLEMENTARY_MASKED} だけにチェック" in chat.text()
     created = await account_of_card(renkei, supplementary["id"])
     assert created["id"] != basic["id"] and created["sync_method"] == "api"
     back = await renkei.consent(chat.link(), cards=[SUPPLEMENTARY])
@@ -113,7 +114,7 @@ async def test_consent_for_the_basic_card_is_refused_and_its_leftover_stopped(
     assert outcome.status_code == 200
     await chat.wait_until(lambda c: c["state"] == "failed")
     text = chat.text()
-    assert "R15" in text and SUPPLEMENTARY_MASKED in text
+    assert "ほかのカードの許可では連携できません" in text and SUPPLEMENTARY_MASKED in text
     # Amex keeps the refused permission: the member-site path to stop it (R16).
     assert "外部サービスとの連携" in text and "停止する" in text
     assert chat.link().endswith("/sandbox/amex/member/settings/services")
@@ -148,7 +149,7 @@ async def test_basic_account_on_api_cannot_be_asked_and_says_so(renkei: Renkei) 
     await chat.choose(f"card:{supplementary['id']}")
     assert chat.where() == (FLOW, "cannot_check")
     text = chat.text()
-    assert "cannot check from here" in text and "R15" in text
+    assert "cannot check from here" in text and "lists only the cards registered" in text
     assert chat.link().endswith("/member/settings/cards")
     await chat.choose("create")
     assert chat.where() == (FLOW, "consent")

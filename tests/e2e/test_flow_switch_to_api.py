@@ -6,7 +6,15 @@ from pathlib import Path
 
 from tests.e2e.chat import Chat
 from tests.e2e.conftest import Renkei, running_renkei
-from tests.e2e.test_backend_rules import BIZ, CONSULTING, GOLD, JCB_GOLD, JCB_UPGRADED, SHOP
+from tests.e2e.test_backend_rules import (
+    BIZ,
+    CONSULTING,
+    GOLD,
+    GREEN,
+    JCB_GOLD,
+    JCB_UPGRADED,
+    SHOP,
+)
 
 FLOWS = {
     "register",
@@ -63,7 +71,7 @@ async def test_a_card_in_two_offices_goes_to_multi_office_r14(renkei: Renkei) ->
     chat = await open_flow(renkei, SHOP)
     await chat.choose(f"pick:{account['id']}")
     assert chat.where()[0] == "multi_office"
-    assert "R14" in chat.text()
+    assert "1つの事業所だけ" in chat.text()  # one office only can API-link the card
 
 
 async def test_not_released_offers_to_tell_and_tells_when_released(renkei: Renkei) -> None:
@@ -71,7 +79,7 @@ async def test_not_released_offers_to_tell_and_tells_when_released(renkei: Renke
     chat = await open_flow(renkei, CONSULTING)
     await chat.choose(f"pick:{account['id']}")
     assert chat.where() == ("switch_to_api", "not_released")
-    assert "R3" in chat.text()
+    assert "まだ公開されていません" in chat.text()
     await chat.choose("notify")
     assert chat.where() == ("switch_to_api", "waiting_release")
     consulting = await renkei.office(CONSULTING)
@@ -84,11 +92,36 @@ async def test_not_released_offers_to_tell_and_tells_when_released(renkei: Renke
     assert chat.where() == ("switch_to_api", "consent")
 
 
+async def test_a_personal_card_is_not_offered_and_the_reason_is_said_at_once(
+    renkei: Renkei,
+) -> None:
+    green = await renkei.account(SHOP, GREEN)  # R1: a personal Amex card
+    chat = await open_flow(renkei, SHOP)
+    assert f"pick:{green['id']}" not in chat.choices()
+    assert chat.said("switch_to_api.not_eligible_left_out", account=GREEN), chat.text()
+    english = await open_flow(renkei, SHOP, "en")
+    assert f'"{GREEN}" is not in the list' in english.text(), english.text()
+
+
+async def test_the_jcb_switch_asks_for_no_tick_on_a_page_without_checkboxes(
+    renkei: Renkei,
+) -> None:
+    account = await renkei.account(SHOP, JCB_GOLD)
+    chat = await open_flow(renkei, SHOP)
+    await chat.choose(f"pick:{account['id']}")
+    assert chat.where() == ("switch_to_api", "consent")
+    assert "チェック" not in chat.text() and "カードを選ぶ欄はなく" in chat.text(), chat.text()
+    english = await open_flow(renkei, SHOP, "en")
+    await english.choose(f"pick:{account['id']}")
+    assert "tick this account's card" not in english.text()
+    assert "no cards to tick" in english.text(), english.text()
+
+
 async def test_jcb_combined_login_refused_then_right_id(renkei: Renkei) -> None:
     account = await renkei.account(SHOP, JCB_GOLD)
     chat = await open_flow(renkei, SHOP)
     await chat.choose(f"pick:{account['id']}")
-    assert "MyJCB ID" in chat.text() and "R6" in chat.text()  # said before the issuer's page
+    assert chat.said("switch_to_api.jcb_notice")  # said before the issuer's page
     await renkei.consent(chat.link(), user="user_combined")
     await chat.wait_until(lambda c: c["state"] == "failed")
     assert "おまとめログイン" in chat.text()
@@ -103,7 +136,7 @@ async def test_help_back_cancel_and_check_by_hand(renkei: Renkei) -> None:
     account = await renkei.account(SHOP, BIZ)
     chat = await open_flow(renkei, SHOP)
     await chat.say("ヘルプ")
-    assert "R12" in chat.text() and chat.where() == ("switch_to_api", "choose_account")
+    assert chat.said("switch_to_api.help") and chat.where() == ("switch_to_api", "choose_account")
     await chat.choose(f"pick:{account['id']}")
     await chat.choose("back")
     assert chat.where() == ("switch_to_api", "choose_account")

@@ -26,8 +26,8 @@ from sqlalchemy import select
 from backend.db import tables as t
 from backend.db.engine import make_engine, make_sessions
 from backend.db.secret_keys import read_key_state
+from backend.db.slack_installations import SqlInstallationStore
 from backend.secrets import FernetSecretBox, read_key_file
-from bot.slack.oauth_stores import SqlInstallationStore
 from renkei.keys import RotationError, drop_old_keys, rotate_keys
 from renkei.settings import Settings
 from tests.e2e.conftest import ADMIN_TOKEN, Renkei, running_renkei
@@ -111,7 +111,7 @@ async def _newest_verifier(database: str) -> bytes:
 
 
 async def _sync_now(renkei: Renkei, account_id: str) -> None:
-    synced = await renkei.api.post(f"/accounts/{account_id}/sync")
+    synced = await renkei.sync_now(account_id)
     assert synced.status_code == 200, synced.text
     assert synced.json()["status"] == "succeeded", synced.text
 

@@ -14,7 +14,9 @@ EVE = "eve@example.com"
 async def test_the_office_chooser_tells_apart_two_offices_of_one_name(renkei: Renkei) -> None:
     token = renkei.cli("token", "create", EVE)
     async with httpx.AsyncClient(
-        base_url=f"{renkei.base_url}/api/v1", headers={"Authorization": f"Bearer {token}"}
+        timeout=30,
+        base_url=f"{renkei.base_url}/api/v1",
+        headers={"Authorization": f"Bearer {token}"},
     ) as eve:
         # Someone else names her office exactly like the owner's, and invites him.
         created = await eve.post("/offices", json={"name": SHOP})
@@ -60,7 +62,9 @@ async def test_the_assistant_shows_an_invitation_and_the_invitee_joins(renkei: R
     assert joins.status_code == 201 and declines.status_code == 201
     token = renkei.cli("token", "create", newcomer)
     async with httpx.AsyncClient(
-        base_url=f"{renkei.base_url}/api/v1", headers={"Authorization": f"Bearer {token}"}
+        timeout=30,
+        base_url=f"{renkei.base_url}/api/v1",
+        headers={"Authorization": f"Bearer {token}"},
     ) as own:
         chat = Chat(renkei, own)
         started = await own.post("/conversations", json={"user": newcomer, "locale": "en"})

@@ -75,7 +75,7 @@ async def test_production_like_settings_serve_no_sandbox_at_all(
     app = create_app(production_like(database, tmp_path / "data", port))
     assert not [r for r in app.routes if "sandbox" in getattr(r, "path", "")]
     with serve_asgi(app, port) as url:
-        async with httpx.AsyncClient(base_url=url) as client:
+        async with httpx.AsyncClient(timeout=30, base_url=url) as client:
             for path in (
                 "/sandbox/amex/control/webhooks",
                 "/sandbox/jcb/control/reset",
@@ -154,7 +154,7 @@ async def test_forging_a_revocation_through_the_sandbox_fails(renkei: Renkei) ->
     await renkei.consent(await switch(renkei, account["id"]), cards=["amex-biz-1001"])
     grant = await active_grant(renkei, "amex-biz-1001")
     forged = {"type": "link.revoked", "user_id": "user_good"}
-    async with httpx.AsyncClient(base_url=renkei.base_url) as client:
+    async with httpx.AsyncClient(timeout=30, base_url=renkei.base_url) as client:
         for headers in ({}, {"X-Sandbox-Key": "guessed"}):
             for path in ("/webhooks", "/reset", "/clients"):
                 answer = await client.post(

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from backend.service.outbox import sign
+from renkei.demo import RENEWAL_ACCOUNT, RENEWAL_LOGIN
 from tests.e2e.conftest import OWNER, Renkei, running_renkei
 from tests.e2e.test_backend_rules import BIZ, CONSULTING, JCB_UPGRADED, SHOP
 from tests.e2e.test_flow_jcb_card_change import old_card_csv
@@ -134,6 +135,8 @@ class Slack:
     async def event(
         self, event: dict[str, Any], *, event_id: str | None = None, retry: int | None = None
     ) -> httpx.Response:
+        if event.get("channel") and event.get("ts"):
+            self.fake.person_posted(str(event["channel"]), str(event["ts"]))
         body = json.dumps(
             {
                 "token": "unused",
@@ -261,6 +264,11 @@ async def test_help_unknown_and_not_a_member(slack: Slack) -> None:
     assert helped.status_code == 200 and "/renkei switch" in helped.text
     unknown = await slack.command("dance")
     assert "dance" in unknown.text
+    # A pasted text is not echoed whole, and Slack markup in it is not read as markup.
+    pasted = await slack.command("<!channel>" + "x" * 40_000)
+    assert pasted.status_code == 200 and len(pasted.text) < 400, len(pasted.text)
+    assert "&lt;!channel&gt;" in pasted.text and "<!channel>" not in pasted.text
+    assert "/renkei help" in pasted.text
     await slack.command("switch", user="U0STRANGER")
     told = await slack.reply("stranger@example.com", channel="DU0STRANGER")
     assert "登録されていません" in told.all_text()
@@ -289,6 +297,9 @@ async def test_app_home_shows_each_office_with_its_accounts(slack: Slack) -> Non
     shown = published.all_text()
     assert SHOP in shown and CONSULTING in shown and BIZ in shown
     assert "ID・パスワード" in shown and "最終同期" in shown
+    # The last sync in Japan time with how long ago, never the stored UTC text.
+    synced = r"最終同期 \d{4}/\d{2}/\d{2} \d{1,2}:\d{2}（\d+(秒|分|時間|日)前）"
+    assert re.search(synced, shown), shown
 
 
 # ------------------------------------------------------------------ a whole journey
@@ -318,6 +329,36 @@ async def test_switch_to_api_through_slack(slack_sqlite: Slack) -> None:
     await slack.reply("切り替えが完了", after=mark)
     switched = await slack.renkei.get_account(account["id"])
     assert switched["sync_method"] == "api"
+
+
+async def test_a_member_site_button_carries_the_page_it_names_through_the_login(
+    slack_sqlite: Slack,
+) -> None:
+    slack = slack_sqlite
+    renkei = slack.renkei
+    account = await renkei.account(SHOP, RENEWAL_ACCOUNT)
+    await slack.command("revoke")
+    offices = await slack.reply("どの事業所")
+    mark = slack.fake.mark()
+    await slack.click(offices, button(offices, label=SHOP))
+    accounts = await slack.reply(RENEWAL_ACCOUNT, after=mark)
+    mark = slack.fake.mark()
+    await slack.click(accounts, button(accounts, value_end=f"pick:{account['id']}"))
+    stop = await slack.reply("外部サービスとの連携", after=mark)
+    # A link button opens the browser at the page itself, not at the member site's door.
+    [url] = [b["url"] for b in stop.buttons() if "url" in b]
+    assert url == f"{renkei.base_url}/sandbox/amex/member/settings/services"
+    browser = renkei.browser()
+    try:
+        login = await browser.open(url)
+        assert "/member/login" in str(login.url)
+        landed = await browser.press(
+            "ログイン", fill={"user_id": RENEWAL_LOGIN, "password": "pass_good"}
+        )
+        assert landed.url == url and "外部サービスとの連携" in landed.text
+        assert account["card"]["masked_number"] in landed.text
+    finally:
+        await browser.client.aclose()
 
 
 async def test_modal_form_for_typed_answers_and_expired_trigger(slack_sqlite: Slack) -> None:
@@ -386,8 +427,8 @@ async def test_modal_form_for_typed_answers_and_expired_trigger(slack_sqlite: Sl
     assert slack.fake.of("views.open", ok=False)[0].error == "expired_trigger_id"
 
 
-async def test_notices_retried_on_rate_limit_delivered_once(slack_sqlite: Slack) -> None:
-    slack = slack_sqlite
+async def _rate_limited_office_channel(slack: Slack) -> dict[str, Any]:
+    """The consulting office's Slack channel set; Slack rate-limits its next message."""
     consulting = await slack.renkei.office(CONSULTING)
     await slack.command(f"channel {CONSULTING}", channel=OFFICE_CHANNEL)
     await slack.reply(CONSULTING, channel=OFFICE_CHANNEL)
@@ -398,6 +439,12 @@ async def test_notices_retried_on_rate_limit_delivered_once(slack_sqlite: Slack)
         retry_after=1,
         when=lambda args: args.get("channel") == OFFICE_CHANNEL,
     )
+    return consulting
+
+
+async def test_notices_retried_on_rate_limit_delivered_once(slack_sqlite: Slack) -> None:
+    slack = slack_sqlite
+    consulting = await _rate_limited_office_channel(slack)
     event = {
         "id": "evt-released-1",
         "type": "office.api_released",
@@ -420,6 +467,35 @@ async def test_notices_retried_on_rate_limit_delivered_once(slack_sqlite: Slack)
     mark = slack.fake.mark()
     await slack.click(notice, button(notice, label="API連携に切り替える"))
     await slack.reply("どの口座", after=mark)
+
+
+async def test_a_channels_notices_keep_their_order_when_slack_turns_one_away(
+    slack_sqlite: Slack,
+) -> None:
+    """The first notice is rate-limited: the second waits behind it, not past it."""
+    slack = slack_sqlite
+    consulting = await _rate_limited_office_channel(slack)
+    mark = slack.fake.mark()
+    for n, issuer in enumerate(("amex", "jcb")):
+        event = {
+            "id": f"evt-in-order-{n}",
+            "type": "office.api_released",
+            "created": int(time.time()),
+            "office_id": consulting["id"],
+            "account_id": None,
+            "data": {"issuer": issuer, "office_id": consulting["id"]},
+        }
+        assert (await slack.backend_event(event)).status_code == 200
+    await slack.reply("JCB", channel=OFFICE_CHANNEL, after=mark)
+    posted = [
+        c.all_text()
+        for c in slack.fake.posts(OFFICE_CHANNEL)
+        if "API連携が使えるように" in c.all_text()
+    ]
+    assert len(posted) == 2, posted
+    assert "JCB" not in posted[0] and "JCB" in posted[1]  # as the events came
+    refused = [c for c in slack.fake.of("chat.postMessage", ok=False) if c.error == "ratelimited"]
+    assert len(refused) == 1
 
 
 async def test_a_statement_file_shared_in_the_dm(slack_sqlite: Slack) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_backend_rules import BIZ, JCB_GOLD, SHOP, switch
+from tests.e2e.test_backend_rules import BIZ, JCB_GOLD, PLATINUM, SHOP, switch
 from tests.e2e.test_slack import Slack, _slack, button
 from tests.support.databases import database_url
 from tests.support.fake_slack import Call
@@ -86,8 +86,20 @@ async def shown_once(slack: Slack, *words: str) -> None:
         assert sum(said in text for text in posted) == 1, (said, posted)
 
 
+async def consent_by_button(
+    slack: Slack, message: Call, label: str, asks: str, card: str, done: str
+) -> None:
+    """Press ``label`` on ``message``, consent to ``card`` on the page it links, see ``done``."""
+    clicked = slack.fake.mark()
+    await slack.click(message, button(message, label=label))
+    consent = await slack.reply(asks, after=clicked)
+    link = next(b["url"] for b in consent.buttons() if "url" in b)
+    await slack.renkei.consent(link, cards=[card])
+    await slack.reply(done, after=clicked)
+
+
 async def clear_faults(slack: Slack) -> None:
-    async with httpx.AsyncClient(base_url=slack.renkei.base_url) as client:
+    async with httpx.AsyncClient(timeout=30, base_url=slack.renkei.base_url) as client:
         assert (
             await client.delete("/sandbox/amex/control/faults", headers=slack.renkei.sandbox_key)
         ).is_success
@@ -113,7 +125,7 @@ async def test_amex_sync_completed_failed_reauth_and_revoked(slack: Slack) -> No
     # The issuer fails: why, what to do, and a button to the account's status.
     mark = slack.fake.mark()
     await renkei.control("amex", "/faults", {"path": SYNC_PATH, "kind": "500", "times": 10})
-    assert (await renkei.api.post(f"/accounts/{account['id']}/sync")).status_code == 503
+    assert (await renkei.sync_now(account["id"])).status_code == 503
     await clear_faults(slack)
     failed = await notice(slack, "同期に失敗しました", mark)
     assert "カード会社のサーバーが応答しませんでした" in failed.all_text()
@@ -125,12 +137,14 @@ async def test_amex_sync_completed_failed_reauth_and_revoked(slack: Slack) -> No
     await renkei.stop_link_on_member_site(account["card"]["masked_number"])
     revoked = await notice(slack, "カード会社側で停止されました", mark)
     # The button starts the status flow on this account, straight to the consent page.
-    clicked = slack.fake.mark()
-    await slack.click(revoked, button(revoked, label="再認証の手続きを始める"))
-    consent = await slack.reply("下のリンクからカード会社のページを開き", after=clicked)
-    link = next(b["url"] for b in consent.buttons() if "url" in b)
-    await renkei.consent(link, cards=["amex-biz-1001"])
-    await slack.reply("再認証が完了しました", after=clicked)
+    await consent_by_button(
+        slack,
+        revoked,
+        "再認証の手続きを始める",
+        "下のリンクからカード会社のページを開き",
+        "amex-biz-1001",
+        "再認証が完了しました",
+    )
     assert (await renkei.get_account(account["id"]))["link"]["status"] == "active"
 
     for kind in ("sync.completed", "sync.failed", "link.revoked"):
@@ -153,7 +167,7 @@ async def test_jcb_delay_reauth_and_card_change(slack: Slack) -> None:
     assert first["payload"]["added"] == 0, first
     await notice(slack, "JCBのAPIでは", 0)
     # Said once a day per account, not at every sync that finds nothing.
-    synced = await renkei.api.post(f"/accounts/{account['id']}/sync")
+    synced = await renkei.sync_now(account["id"])
     assert synced.json()["added"] == 0, synced.text
 
     # Tokens lost at the issuer: the next sync asks for re-authentication.
@@ -162,7 +176,7 @@ async def test_jcb_delay_reauth_and_card_change(slack: Slack) -> None:
     # R9: a JCB grant is the MyJCB ID's, whatever cards it holds.
     grant = next(g for g in grants if g["subject"] == "user_good" and g["status"] == "active")
     await renkei.control("jcb", f"/grants/{grant['grant_id']}/expire-tokens")
-    await renkei.api.post(f"/accounts/{account['id']}/sync")
+    await renkei.sync_now(account["id"])
     reauth = await notice(slack, "再認証が必要です", mark)
     clicked = slack.fake.mark()
     await slack.click(reauth, button(reauth, label="再認証の手続きを始める"))
@@ -177,7 +191,7 @@ async def test_jcb_delay_reauth_and_card_change(slack: Slack) -> None:
         "/cards/jcb-gold-4001/upgrade",
         {"new_card_id": "jcb-plat-4003", "product": "jcb_platinum"},
     )
-    await renkei.api.post(f"/accounts/{account['id']}/sync")
+    await renkei.sync_now(account["id"])
     changed = await notice(slack, "カードが切り替わりました", mark)
     assert "4001" in changed.all_text()
     # The button opens jcb_card_change on this account: the three ways of R7 at once.
@@ -193,3 +207,97 @@ async def test_jcb_delay_reauth_and_card_change(slack: Slack) -> None:
     # The lost tokens' sync.failed is said by the re-auth notice, not a failure notice.
     await shown_once(slack, "JCBのAPIでは", "再認証が必要です", "カードが切り替わりました")
     assert not [c for c in slack.fake.posts(SHOP_CHANNEL) if "同期に失敗" in c.all_text()]
+
+
+async def test_consent_ending_is_warned_and_renewed_in_place(slack: Slack) -> None:
+    renkei = slack.renkei
+    await notice_channel(slack, SHOP, SHOP_CHANNEL)
+    # An issuer whose consents last 10 days: the first warning (14 days) is due at once.
+    await renkei.control(
+        "amex", "/settings", {"consent_lifetime_days": 10, "expiring_notice_days": 14}
+    )
+    account = await renkei.account(SHOP, BIZ)
+    mark = slack.fake.mark()
+    await renkei.consent(await switch(renkei, account["id"]), cards=["amex-biz-1001"])
+    # The token answer names the end; renkei warns in the office channel.
+    warned = await notice(slack, "期限が切れます（あと 10 日）", mark)
+    # The administrator hears it in her own DM too, with the same button.
+    direct = await slack.reply("期限が切れます（あと 10 日）", after=mark)
+    assert button(direct, label="再認証して同意を更新する")
+    ends = (await renkei.get_account(account["id"]))["link"]["consent_expires_at"]
+    day = dt.datetime.fromisoformat(ends).astimezone(dt.timezone(dt.timedelta(hours=9)))
+    assert day.strftime("%Y/%m/%d") in warned.all_text()  # the day in Japan, as people write it
+
+    # The button starts the status flow on this account, straight to the consent page.
+    await renkei.control("amex", "/settings", {"consent_lifetime_days": 365})
+    clicked = slack.fake.mark()
+    await slack.click(warned, button(warned, label="再認証して同意を更新する"))
+    consent = await slack.reply("下のリンクからカード会社のページを開き", after=clicked)
+    link = next(b["url"] for b in consent.buttons() if "url" in b)
+    # Near its end, the issuer lets the same card be consented to again: a renewal.
+    await renkei.consent(link, cards=["amex-biz-1001"])
+    await slack.reply("再認証が完了しました", after=clicked)
+    await notice(slack, "再認証で直りました", clicked)
+    renewed = await renkei.get_account(account["id"])
+    assert renewed["link"]["status"] == "active" and renewed["link"]["consent_expiring"] is False
+
+    await deliver_again(slack, await newest_event(slack, account["id"], "link.consent_expiring"))
+    await deliver_again(slack, await newest_event(slack, account["id"], "link.repaired"))
+    await shown_once(slack, "期限が切れます", "再認証で直りました")
+
+
+async def office_notices(slack: Slack, office_id: str, account_id: str) -> list[dict[str, Any]]:
+    """The office's notices of cards that appeared under ``account_id``'s ID."""
+    answer = await slack.renkei.api.get(f"/offices/{office_id}/notices")
+    assert answer.status_code == 200, answer.text
+    return [
+        n
+        for n in answer.json()
+        if n["kind"] == "card_discovered" and n["account_ids"] == [account_id]
+    ]
+
+
+async def test_a_discovered_card_is_offered_until_its_account_exists_r15(slack: Slack) -> None:
+    renkei = slack.renkei
+    await notice_channel(slack, SHOP, SHOP_CHANNEL)
+    platinum = await renkei.account(SHOP, PLATINUM)
+    office_id = platinum["office_id"]
+    assert (await renkei.sync_now(platinum["id"])).status_code == 200
+    assert await office_notices(slack, office_id, platinum["id"]) == []
+
+    # A supplementary card registered to the online-service ID after the first link.
+    mark = slack.fake.mark()
+    await renkei.control("amex", "/cards/amex-plat-3002/register")
+    assert (await renkei.sync_now(platinum["id"])).status_code == 200
+    offered = await notice(slack, "追加カード", mark)
+    [listed] = await office_notices(slack, office_id, platinum["id"])
+    card = listed["card"]
+    assert listed["account_ids"] == [platinum["id"]] and card["offer"] == "supplementary_card"
+    assert card["basic_account_id"] == platinum["id"]
+    assert card["masked_number"] in offered.all_text()
+    accounts = {a["id"] for a in (await renkei.api.get(f"/offices/{office_id}/accounts")).json()}
+
+    # The button starts the supplementary-card flow on the basic account, for this card.
+    clicked = slack.fake.mark()
+    await slack.click(offered, button(offered, label="追加カードの口座を作る"))
+    ready = await slack.reply("オンライン・サービスのIDに登録されています", after=clicked)
+    assert card["masked_number"] in ready.all_text()
+    # Nothing was created by the offer or the click: the person creates it now.
+    after = {a["id"] for a in (await renkei.api.get(f"/offices/{office_id}/accounts")).json()}
+    assert after == accounts
+    assert len(await office_notices(slack, office_id, platinum["id"])) == 1
+
+    await consent_by_button(
+        slack,
+        ready,
+        "追加カードの口座を作って連携する",
+        "追加カード用の口座を作りました",
+        "amex-plat-3002",
+        "の連携が完了しました",
+    )
+    assert (
+        await office_notices(slack, office_id, platinum["id"]) == []
+    )  # the card has its account now
+
+    await deliver_again(slack, await newest_event(slack, platinum["id"], "card.discovered"))
+    await shown_once(slack, card["masked_number"])

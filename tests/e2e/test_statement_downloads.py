@@ -42,7 +42,7 @@ async def upload(
 
 async def download(renkei: Renkei, issuer: str, login: str, card_id: str) -> bytes:
     """The issuer's CSV download for one card, as a person gets it from the member site."""
-    async with httpx.AsyncClient(base_url=renkei.base_url) as site:
+    async with httpx.AsyncClient(timeout=30, base_url=renkei.base_url) as site:
         session = await site.post(
             f"/sandbox/{issuer}/legacy/login", data={"user_id": login, "password": "pass_good"}
         )

@@ -83,6 +83,8 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("POST", f"{API}/offices/{{office_id}}/accounts"): "member",
     ("GET", f"{API}/accounts/{{account_id}}"): "read_only",
     ("DELETE", f"{API}/accounts/{{account_id}}"): "admin",
+    # A registration never consented holds nothing: any member of its office removes it.
+    ("DELETE", f"{API}/accounts/{{account_id}}/registration"): "member",
     ("POST", f"{API}/accounts/{{account_id}}/switch-to-api"): "member",
     ("POST", f"{API}/accounts/{{account_id}}/reauth"): "member",
     ("POST", f"{API}/accounts/{{account_id}}/link/check"): "member",
@@ -107,13 +109,17 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("POST", f"{API}/oauth/start/{{start_id}}/signed-in"): "creator",
     ("POST", f"{API}/issuer-webhooks/{{issuer}}"): "signed",
     ("GET", f"{API}/issuers"): "caller",
+    ("GET", f"{API}/issuers/health"): "caller",  # names no office: renkei as a whole
     ("GET", f"{API}/exports/{{token}}"): "link",
     # For the caller, in the office named: each step then acts with the caller's own role.
     ("POST", f"{API}/conversations"): "read_only",
     ("GET", f"{API}/conversations/{{conversation_id}}"): "creator",
+    ("GET", f"{API}/conversations/{{conversation_id}}/history"): "creator",
     ("POST", f"{API}/conversations/{{conversation_id}}/messages"): "creator",
     ("GET", f"{API}/analytics/flows"): "operator",
     ("GET", "/healthz"): "public",
+    ("GET", "/readyz"): "public",
+    ("GET", "/metrics"): "public",
     ("GET", "/openapi.json"): "public",
     ("GET", "/docs"): "public",
     ("GET", "/docs/assets/{name}"): "public",
@@ -123,6 +129,14 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/chat/me"): "caller",
     ("POST", "/chat/demo-session"): "public",
     ("POST", "/slack/events"): "signed",
+    # The support page: support administrators only (a bearer token or the page's own
+    # signed-in cookie); its sign-in form takes the token, so it is open to everyone.
+    ("GET", "/support"): "operator",
+    ("POST", "/support/handoffs/{handoff_id}/answer"): "operator",
+    ("POST", "/support/handoffs/{handoff_id}/resolve"): "operator",
+    ("GET", "/support/sign-in"): "public",
+    ("POST", "/support/sign-in"): "public",
+    ("POST", "/support/sign-out"): "public",
     ("GET", "/.well-known/oauth-authorization-server/sandbox/amex"): "public",
     ("GET", "/.well-known/oauth-authorization-server/sandbox/jcb"): "public",
 }
@@ -407,6 +421,7 @@ PATH_VALUES: dict[str, Callable[[World, Caller], str]] = {
     "start_id": lambda w, c: w.victim.start_id,
     "issuer": lambda w, c: "amex",
     "name": lambda w, c: "chat.js",
+    "handoff_id": lambda w, c: "0" * 32,
 }
 
 

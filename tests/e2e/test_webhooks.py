@@ -31,7 +31,7 @@ async def post_issuer_event(
 ) -> httpx.Response:
     raw = json.dumps(body).encode()
     header = sign(secret, timestamp or int(time.time()), raw)
-    async with httpx.AsyncClient(base_url=renkei.base_url) as client:
+    async with httpx.AsyncClient(timeout=30, base_url=renkei.base_url) as client:
         return await client.post(
             "/api/v1/issuer-webhooks/amex",
             content=raw,

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("backend/", "bot/", "connectors/", "renkei/", "sandbox/", "statemachine/")
+PACKAGES = ("backend/", "bot/", "connectors/", "i18n/", "renkei/", "sandbox/", "statemachine/")
 
 
 def test_the_wheel_holds_every_packaged_file(tmp_path: Path) -> None:

@@ -11,6 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+from alembic import command
+from sqlalchemy.engine import Connection
+
+from backend.db.engine import alembic_config
 
 PG_ADMIN_URL = os.environ.get(
     "RENKEI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -55,3 +59,10 @@ def database_url(kind: str, tmp_path: Path) -> Iterator[str]:
     else:
         with fresh_postgres_database() as url:
             yield url
+
+
+def downgrade_to(connection: Connection, revision: str) -> None:
+    """Take a migrated database back to ``revision`` (to test the revisions after it)."""
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)

@@ -3,7 +3,7 @@ switch to API (R12), re-authenticate, sync now, and the cards they sync (R14).""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from backend.api.deps import Caller, Services
 from backend.api.openapi import error_responses
@@ -28,6 +28,7 @@ from backend.service import accounts, linking, manual_sync
 from backend.service.accounts import AccountDetail
 from backend.service.linking import AuthorizationStart
 from backend.service.ports import IssuerCard
+from i18n import DEFAULT_LOCALE, render
 
 router = APIRouter(tags=["accounts"], responses=error_responses())
 
@@ -86,7 +87,9 @@ async def create_account(
             caller,
             office_id=office_id,
             issuer=body.issuer,
-            name=body.name,
+            # No name given: the catalog's, ending in "API" as R11's card names do.
+            name=body.name.strip()
+            or render(f"words.api_account_name.{body.issuer}", DEFAULT_LOCALE),
             card_id=body.card_id,
             return_url=body.return_url,
         )
@@ -146,6 +149,22 @@ async def delete_account(account_id: str, services: Services, caller: Caller) ->
     return AccountDeletedOut.from_domain(
         await accounts.delete_account(services, caller, account_id)
     )
+
+
+@router.delete(
+    "/accounts/{account_id}/registration",
+    status_code=204,
+    summary="Abandon a registration never consented (R11)",
+    description=(
+        "Removes a new API account whose registration was given up before the person "
+        "consented at the issuer: it never had a link, so it holds no grant, no statements "
+        "and no credentials. Any member of its office may. Its authorizations not completed "
+        "yet are spent. Any other account is refused with `invalid_state`."
+    ),
+)
+async def abandon_registration(account_id: str, services: Services, caller: Caller) -> Response:
+    await linking.abandon_registration(services, caller, account_id)
+    return Response(status_code=204)
 
 
 @router.post(

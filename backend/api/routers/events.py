@@ -19,7 +19,11 @@ router = APIRouter(prefix="/events", tags=["events"], responses=error_responses(
     response_model=list[EventOut],
     summary="List events",
     description="Events of the offices the caller belongs to, newest first; narrowed to one "
-    "office or one account when given. The same events go out as signed webhooks.",
+    "office or one account when given. The same events go out as signed webhooks. "
+    "`link.needs_reauth` of a sync refused for re-authentication carries "
+    "`stop_at_member_site`: true while the old Amex link is still registered and holds "
+    "the card (it must be stopped on the member site, 登録情報の変更 → 外部サービスとの連携 "
+    "→ the service → 停止する, before re-authenticating), false otherwise and for JCB.",
 )
 async def list_events(
     services: Services,

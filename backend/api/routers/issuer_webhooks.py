@@ -35,8 +35,10 @@ SIGNATURE_TOLERANCE_SECONDS = 300
     description=(
         "Verifies `Issuer-Signature` (timestamps older than five minutes are refused), then "
         "applies the event once: `statements.available` queues a sync, `link.revoked` marks "
-        "the accounts for re-authentication, `link.expiring` records a notice. A repeated "
-        "`event_id` answers `duplicate`."
+        "the accounts for re-authentication (`data.reason: expired` when the consent ended), "
+        "`link.expiring` keeps the consent's end (`data.expires_at`, epoch seconds) on the "
+        "link and sends the warning now due (14, 7 or 1 days ahead). A repeated `event_id` "
+        "answers `duplicate`."
     ),
     # The body is read raw (for the signature), so its schema is declared by hand.
     openapi_extra={

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 
 from fastapi import APIRouter, Request
 
-from backend.api.deps import Caller
+from backend.api.deps import Caller, Services
 from backend.api.openapi import error_responses
-from backend.api.schemas import IssuerInfoOut
+from backend.api.schemas import IssuerHealthOut, IssuerInfoOut
+from backend.service import issuer_health
 
 router = APIRouter(tags=["issuers"], responses=error_responses())
 
@@ -25,3 +26,21 @@ router = APIRouter(tags=["issuers"], responses=error_responses())
 async def list_issuers(request: Request, caller: Caller) -> list[IssuerInfoOut]:
     sites: Mapping[str, IssuerInfoOut] = request.app.state.issuer_sites
     return list(sites.values())
+
+
+@router.get(
+    "/issuers/health",
+    response_model=list[IssuerHealthOut],
+    summary="How each issuer answers right now",
+    description=(
+        "`healthy`, `degraded` or `down`, from the outcomes of renkei's recent syncs of "
+        "every office (the thresholds are in the schema). It names no office, account or "
+        "card: any signed-in caller may read it. While an issuer is down, scheduled syncs "
+        "wait for one probe sync instead of asking for every account, and nobody is asked "
+        "to authenticate again for the outage."
+    ),
+)
+async def issuers_health(services: Services, caller: Caller) -> list[IssuerHealthOut]:
+    return [
+        IssuerHealthOut.model_validate(health) for health in await issuer_health.current(services)
+    ]

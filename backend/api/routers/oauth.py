@@ -20,12 +20,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from backend.api.deps import Caller, Services
 from backend.api.errors import domain_status, error_response
-from backend.api.messages import ISSUER_NAMES, PAGE, START_PAGE, outcome_text
 from backend.api.openapi import error_responses
 from backend.api.schemas import AuthorizationOutcomeOut, ConsentStartOut
 from backend.domain import errors
 from backend.service import consent_binding, linking
 from backend.service.linking import AuthorizationOutcome
+from i18n import has, render
 
 router = APIRouter(prefix="/oauth", tags=["oauth"], responses=error_responses())
 
@@ -33,6 +33,8 @@ _templates = Environment(
     loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
     autoescape=select_autoescape(["html"]),
 )
+# The pages are in Japanese, then English: ``t(key, locale, **params)`` is the catalog's.
+_templates.globals["t"] = lambda key, locale, **params: render(key, locale, params)
 
 # The URL carries the code and the state: keep it out of Referer headers and caches.
 _PRIVATE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
@@ -73,20 +75,25 @@ def _outcome_out(outcome: AuthorizationOutcome) -> AuthorizationOutcomeOut:
     )
 
 
+def outcome_key(code: str) -> str:
+    """The catalog key saying an outcome code: the page's own words, else the refusal's."""
+    for key in (f"callback.outcome.{code}", f"refusal.{code}"):
+        if has(key):
+            return key
+    return "callback.outcome.unknown"
+
+
 def _page(
     *,
     linked: bool,
     text_code: str,
-    rule: str | None,
     status_code: int,
     back_url: str | None = None,
     stop_leftover: bool = False,
 ) -> HTMLResponse:
     context: dict[str, Any] = {
-        "page": PAGE,
         "linked": linked,
-        "text": outcome_text(text_code),
-        "rule": rule,
+        "text_key": outcome_key(text_code),
         "back_url": back_url or CHAT_PATH,
         "stop_leftover": stop_leftover,
     }
@@ -125,9 +132,8 @@ def _start_page(
     secure: bool = False,
 ) -> HTMLResponse:
     context: dict[str, Any] = {
-        "page": START_PAGE,
-        "text": outcome_text(text_code) if text_code else None,
-        "issuer": ISSUER_NAMES.get(str(page.issuer)) if page else None,
+        "text_key": outcome_key(text_code) if text_code else None,
+        "issuer_key": f"start_page.issuer.{page.issuer}" if page else None,
         "requested_by": page.requested_by if page else None,
         "attempts_left": attempts_left,
         "form_token": form_token,
@@ -305,7 +311,7 @@ async def _callback(
                 headers=_PRIVATE_HEADERS,
             )
         reason = str(exc.details.get("reason") or exc.code)
-        return _page(linked=False, text_code=reason, rule=exc.rule, status_code=status_code)
+        return _page(linked=False, text_code=reason, status_code=status_code)
     out = _outcome_out(outcome)
     if as_json:
         return JSONResponse(out.model_dump(mode="json"), headers=_PRIVATE_HEADERS)
@@ -314,14 +320,12 @@ async def _callback(
         return _page(
             linked=True,
             text_code=f"linked_{purpose}",
-            rule=None,
             status_code=200,
             back_url=outcome.return_url,
         )
     return _page(
         linked=False,
         text_code=out.error_code or "unknown",
-        rule=out.rule,
         status_code=200,
         back_url=outcome.return_url,
         stop_leftover=bool(out.details.get("stop_at_member_site")),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Request, status
 
 from backend.api.deps import Caller, Services
 from backend.api.openapi import error_responses
@@ -12,6 +13,7 @@ from backend.api.schemas import (
     Email,
     InvitationCreate,
     InvitationOut,
+    IssuerInfoOut,
     MemberOut,
     MemberPut,
     NoticeOut,
@@ -215,15 +217,41 @@ async def decline_invitation(invitation_id: str, services: Services, caller: Cal
 @router.get(
     "/{office_id}/notices",
     response_model=list[NoticeOut],
-    summary="Home-screen notices (R4)",
-    description="The orange notice: for each issuer released to the office, the accounts "
-    "that can be switched to API now. Empty: nothing to switch, or not released yet.",
+    summary="Home-screen notices (R4, consents ending, re-authentication)",
+    description="The orange notice (`api_released`): for each issuer released to the "
+    "office, the accounts that can be switched to API now. `consent_expiring`: an account "
+    "whose consent ends soon (from the first warning, 14 days ahead, until it is renewed by "
+    "re-authenticating). `card_discovered`: a card that appeared under a linked ID, "
+    "offered until an account of the office syncs it. `needs_reauth`: an API account "
+    "whose link needs re-authentication; `stop_at_member_site` (with `member_site_url`) "
+    "when the old link still holds the card at Amex and must first be stopped on the "
+    "member site. Empty: nothing to say.",
 )
-async def list_notices(office_id: str, services: Services, caller: Caller) -> list[NoticeOut]:
+async def list_notices(
+    office_id: str, request: Request, services: Services, caller: Caller
+) -> list[NoticeOut]:
+    # An app without the issuers' sites (a bare API) still lists the notices.
+    sites: Mapping[str, IssuerInfoOut] = getattr(request.app.state, "issuer_sites", {})
     return [
-        NoticeOut(issuer=n.issuer, account_ids=n.account_ids)
+        NoticeOut.model_validate(
+            {
+                "issuer": n.issuer,
+                "account_ids": n.account_ids,
+                "kind": n.kind,
+                "expires_at": n.expires_at,
+                "card": n.card,
+                "stop_at_member_site": n.stop_at_member_site,
+                "member_site_url": _stop_page(sites, n.issuer) if n.stop_at_member_site else None,
+            }
+        )
         for n in await offices.notices(services, caller, office_id)
     ]
+
+
+def _stop_page(sites: Mapping[str, IssuerInfoOut], issuer: str) -> str | None:
+    """Where a link is stopped on the issuer's member site (R16), or its login page."""
+    site = sites.get(issuer)
+    return (site.external_services_url or site.member_site_url) if site else None
 
 
 @router.post(

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from sqlalchemy.exc import DBAPIError
 
 from renkei.bootstrap import create_app
 from renkei.settings import Settings
@@ -33,7 +34,21 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     async def boom() -> None:
         raise RuntimeError("secret detail of the failure")
 
+    async def cut(request: Request) -> None:
+        # What SQLAlchemy raises when the database closed the connection under a query.
+        raise DBAPIError(
+            "SELECT 1",
+            None,
+            Exception("server closed the connection"),
+            connection_invalidated=True,
+        )
+
+    async def bad_sql(request: Request) -> None:
+        raise DBAPIError("SELEC 1", None, Exception("syntax error"))
+
     app.add_api_route("/boom", boom, methods=["GET", "POST"])
+    app.add_api_route("/cut", cut, methods=["GET"])
+    app.add_api_route("/bad-sql", bad_sql, methods=["GET"])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
@@ -52,6 +67,19 @@ async def test_an_unexpected_error_is_a_500_in_the_error_shape_logged_with_its_i
     assert error["request_id"] == request_id
     logged = [r for r in caplog.records if request_id in r.getMessage()]
     assert logged and logged[0].exc_info is not None  # the traceback stays in the log
+
+
+async def test_a_lost_database_connection_is_a_503_to_retry_other_sql_errors_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    cut = await client.get("/cut")
+    assert cut.status_code == 503
+    assert cut.json()["error"]["code"] == "database_unavailable"
+    assert cut.headers["retry-after"] == "1"
+    bad = await client.get("/bad-sql")
+    assert bad.status_code == 500
+    assert bad.json()["error"]["code"] == "internal_error"
+    assert "SELEC" not in bad.text
 
 
 async def test_every_answer_has_a_request_id_and_keeps_a_sane_incoming_one(

@@ -152,7 +152,17 @@ async def test_legacy_account_then_notice_and_switch(api: Harness) -> None:
     assert r.json() == []
     await _release(api, office_id)
     r = await api.client.get(f"/api/v1/offices/{office_id}/notices", headers=who)
-    assert r.json() == [{"issuer": "amex", "account_ids": [account["id"]]}]
+    assert r.json() == [
+        {
+            "issuer": "amex",
+            "account_ids": [account["id"]],
+            "kind": "api_released",
+            "expires_at": None,
+            "card": None,
+            "stop_at_member_site": False,
+            "member_site_url": None,
+        }
+    ]
     r = await api.client.post(f"/api/v1/accounts/{account['id']}/switch-to-api", headers=who)
     assert r.status_code == 200, r.text
     state, cookie = await api.bind(r.json(), who)
@@ -193,7 +203,8 @@ async def test_second_link_of_a_card_refused_r5(api: Harness) -> None:
     )
     r = await api.callback(r.json(), who, code="c")
     assert r.status_code == 200
-    assert "連携できませんでした" in r.text and "R5" in r.text
+    assert "連携できませんでした" in r.text and "API連携できる口座は1つだけ" in r.text
+    assert "already API-linked to another account" in r.text
 
 
 async def test_delete_amex_api_account_needs_revocation_r10(api: Harness) -> None:

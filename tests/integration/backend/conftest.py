@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,3 +23,10 @@ async def sessions(
             yield make_sessions(engine)
         finally:
             await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind, by its URL (for tests that migrate it themselves)."""
+    with database_url(request.param, tmp_path) as found:
+        yield found

@@ -4,30 +4,14 @@ are split per office, and the issuer's card keeps the offices the issuer vouched
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
-from alembic import command
 from sqlalchemy.engine import Connection
 
-from backend.db.engine import alembic_config, make_engine, migrate
-from tests.support.databases import database_url
+from backend.db.engine import make_engine, migrate
+from tests.support.databases import downgrade_to
 
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with database_url(request.param, tmp_path) as found:
-        yield found
-
-
-def _down(connection: Connection, revision: str) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.downgrade(config, revision)
 
 
 def _seed(connection: Connection) -> None:
@@ -105,7 +89,7 @@ async def test_shared_rows_are_split_per_office_and_folded_back(url: str) -> Non
                 await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
                 await connection.commit()
             async with connection.begin():
-                await connection.run_sync(_down, "0007")
+                await connection.run_sync(downgrade_to, "0007")
                 folded = [
                     tuple(row)
                     for row in await connection.execute(

@@ -10,8 +10,8 @@ from pydantic import SecretStr
 from slack_sdk.oauth.installation_store.models.installation import Installation
 
 from backend.db.engine import make_engine, make_sessions, migrate
+from backend.db.slack_installations import SqlInstallationStore
 from backend.secrets import FernetSecretBox, key_id
-from bot.slack.oauth_stores import SqlInstallationStore
 from renkei.keys import RotationError, drop_old_keys, key_status, rotate_keys
 from renkei.settings import Settings
 

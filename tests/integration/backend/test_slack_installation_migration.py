@@ -6,33 +6,16 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
-from alembic import command
 from cryptography.fernet import Fernet
-from sqlalchemy.engine import Connection
 
-from backend.db.engine import alembic_config, make_engine, make_sessions, migrate
+from backend.db.engine import make_engine, make_sessions, migrate
+from backend.db.slack_installations import SqlInstallationStore
 from backend.secrets import FernetSecretBox
-from bot.slack.oauth_stores import SqlInstallationStore
-from tests.support.databases import database_url
+from tests.support.databases import downgrade_to
 
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with database_url(request.param, tmp_path) as found:
-        yield found
-
-
-def _down(connection: Connection) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.downgrade(config, "0008")
 
 
 async def test_a_json_sealed_installation_moves_to_its_column(url: str) -> None:
@@ -44,7 +27,7 @@ async def test_a_json_sealed_installation_moves_to_its_column(url: str) -> None:
     try:
         await migrate(engine)
         async with engine.begin() as connection:
-            await connection.run_sync(_down)
+            await connection.run_sync(downgrade_to, "0008")
             await connection.execute(
                 sa.text(
                     "INSERT INTO slack_installations (client_id, team_id, user_id,"

@@ -55,12 +55,26 @@ class Control:
         return grants
 
 
+@pytest.fixture(params=["strict", "grace"])
+def refresh_policy(request: pytest.FixtureRequest) -> str:
+    """Every connector test runs against both refresh-token policies an issuer may have:
+    strict rotation (a reused token revokes its family) and rotation with FAPI 2.0's
+    grace period."""
+    policy: str = request.param
+    return policy
+
+
 @pytest.fixture
-async def http(sandbox_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def http(sandbox_url: str, refresh_policy: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=sandbox_url, timeout=10) as client:
         # one shared state: resetting through either issuer resets both (faults too)
         reset = await client.post("/sandbox/amex/control/reset")
         assert reset.is_success, reset.text
+        for issuer in ("amex", "jcb"):
+            set_policy = await client.post(
+                f"/sandbox/{issuer}/control/settings", json={"refresh_policy": refresh_policy}
+            )
+            assert set_policy.json()["issuers"][issuer]["refresh_policy"] == refresh_policy
         yield client
 
 

@@ -153,7 +153,7 @@ async def test_wrong_code_verifier_is_reauth_required(amex: AmexGateway) -> None
 
 # ------------------------------------------------------------------- refresh
 async def test_expired_access_token_is_refreshed_and_old_refresh_token_refused(
-    amex: AmexGateway, amex_control: Control
+    amex: AmexGateway, amex_control: Control, refresh_policy: str
 ) -> None:
     tokens = await link_by_control(
         amex, amex_control, user_id="user_good", cards=["amex-gold-2001"]
@@ -167,10 +167,23 @@ async def test_expired_access_token_is_refreshed_and_old_refresh_token_refused(
     assert rotated.refresh_token and rotated.refresh_token != tokens.refresh_token
     assert rotated.access_token != tokens.access_token
 
-    # the new pair works; the used refresh token does not
+    # the new pair works
     await amex.link_status(rotated, saver)
-    with pytest.raises(ReauthRequired):
-        await amex.grant_info(tokens, Saver())
+    assert rotated.consent_expires_at == tokens.consent_expires_at is not None
+    if refresh_policy == "strict":
+        # the used refresh token does not, and its reuse ends the whole chain
+        with pytest.raises(ReauthRequired):
+            await amex.grant_info(tokens, Saver())
+        with pytest.raises(ReauthRequired):
+            await amex.grant_info(dataclasses.replace(rotated, expires_at=0), Saver())
+    else:
+        # a retry of the used token within the grace period is answered, and the pair its
+        # first use produced is retired: one chain stays alive
+        retried = Saver()
+        await amex.grant_info(dataclasses.replace(tokens, expires_at=0), retried)
+        with pytest.raises(ReauthRequired):
+            await amex.grant_info(dataclasses.replace(rotated, expires_at=0), Saver())
+        await amex.link_status(retried.latest, Saver())
 
 
 async def test_authlib_refreshes_a_token_it_knows_is_expired(

@@ -54,7 +54,7 @@ async def test_a_token_of_one_session_does_not_serve_another(client: httpx.Async
     linked = await link_by_control(client, "amex", card_ids=["amex-biz-1001"])
     services = await amex_services_page(client)
     token = services.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
-    async with httpx.AsyncClient(base_url=str(client.base_url)) as other:
+    async with httpx.AsyncClient(timeout=30, base_url=str(client.base_url)) as other:
         await amex_services_page(other)
         forged = await other.post(
             f"/sandbox/amex/member/settings/services/{linked.grant_id}/stop",

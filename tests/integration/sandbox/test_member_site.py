@@ -26,7 +26,8 @@ async def myjcb_home(client: httpx.AsyncClient) -> httpx.Response:
 async def test_member_pages_need_a_login(client: httpx.AsyncClient) -> None:
     answer = await client.get("/sandbox/amex/member/settings/services")
     assert answer.status_code == 303
-    assert answer.headers["location"] == "/sandbox/amex/member/login"
+    login = "/sandbox/amex/member/login?next=%2Fsandbox%2Famex%2Fmember%2Fsettings%2Fservices"
+    assert answer.headers["location"] == login
 
 
 async def test_grouping_ids_makes_the_next_link_combined(client: httpx.AsyncClient) -> None:

@@ -19,7 +19,7 @@ async def test_issuer_app_mounted_under_a_custom_prefix() -> None:
 
     host.mount("/issuers/amex-test", create_issuer_app("amex"))
     with serve_asgi(host) as url:
-        async with httpx.AsyncClient(base_url=url) as http:
+        async with httpx.AsyncClient(timeout=30, base_url=url) as http:
             meta = (
                 await http.get("/issuers/amex-test/.well-known/oauth-authorization-server")
             ).json()
@@ -39,7 +39,8 @@ async def test_issuer_app_mounted_under_a_custom_prefix() -> None:
             )
             assert parse(login.text).forms[0].action == "/issuers/amex-test/oauth/authorize/login"
             member = await http.get("/issuers/amex-test/member/")
-            assert member.headers["location"] == "/issuers/amex-test/member/login"
+            to_login = "/issuers/amex-test/member/login?next=%2Fissuers%2Famex-test%2Fmember%2F"
+            assert member.headers["location"] == to_login
             assert (await http.get("/health")).json() == {"status": "ok"}
 
 
@@ -52,7 +53,7 @@ async def test_create_app_mounted_at_the_root_of_another_app() -> None:
 
     host.mount("", create_app())
     with serve_asgi(host) as url:
-        async with httpx.AsyncClient(base_url=url) as http:
+        async with httpx.AsyncClient(timeout=30, base_url=url) as http:
             assert (await http.get("/api/v1/ping")).json() == {"pong": True}
             meta = (await http.get("/sandbox/jcb/.well-known/oauth-authorization-server")).json()
             assert meta["issuer"] == f"{url}/sandbox/jcb"

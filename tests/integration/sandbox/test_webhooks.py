@@ -150,7 +150,7 @@ async def test_in_process_delivery_through_an_injected_transport() -> None:
         webhook_transport=httpx.ASGITransport(app=target),
     )
     with serve_asgi(app) as url:
-        async with httpx.AsyncClient(base_url=url) as http:
+        async with httpx.AsyncClient(timeout=30, base_url=url) as http:
             await link_by_control(http, "amex", card_ids=["amex-biz-1001"], auth=(CLIENT_ID, "s"))
             fired = await http.post(
                 "/sandbox/amex/control/webhooks", json={"type": "statements.available"}
@@ -181,7 +181,7 @@ async def test_each_issuer_signs_with_its_own_key() -> None:
         webhook_transport=httpx.ASGITransport(app=target),
     )
     with serve_asgi(app) as url:
-        async with httpx.AsyncClient(base_url=url) as http:
+        async with httpx.AsyncClient(timeout=30, base_url=url) as http:
             for issuer, cards in (("amex", ["amex-biz-1001"]), ("jcb", [])):
                 await link_by_control(http, issuer, card_ids=cards, auth=(CLIENT_ID, "s"))
                 fired = await http.post(

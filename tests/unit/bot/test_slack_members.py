@@ -9,9 +9,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from backend.db.slack_store import SqlSlackStore
 from bot.slack.errors import NotAMember
 from bot.slack.members import OFFICES_FRESH_FOR, Members
-from bot.slack.store import SlackMember, SlackStore
+from bot.slack.ports import SlackMember
 
 START = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 OFFICE = {"id": "o1", "name": "渋谷店", "role": "admin", "created_at": START.isoformat()}
@@ -44,7 +45,7 @@ def members_over(backend: Backend, now: list[dt.datetime]) -> Members:
     http = httpx.AsyncClient(
         transport=httpx.MockTransport(backend.handle), base_url="http://renkei/api/v1"
     )
-    return Members(SlackStore(async_sessionmaker(), clock=lambda: now[0]), http)
+    return Members(SqlSlackStore(async_sessionmaker(), clock=lambda: now[0]), http)
 
 
 async def test_offices_are_asked_once_a_minute(now: list[dt.datetime]) -> None:

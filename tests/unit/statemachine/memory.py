@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from typing import Any
 
+from backend.domain.vocabulary import AccountStatus, Issuer, Role, SyncMethod
+from statemachine.handoff import HandoffMessage, HandoffStatus, MessageKind
 from statemachine.port import AccountInfo, BackendRefusal, BackendUnavailable
 from statemachine.store import (
+    TRANSCRIPT_KEPT,
     ConversationRecord,
     Handoff,
     StepCount,
@@ -23,17 +27,35 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.rows: dict[str, ConversationRecord] = {}
+        self.lines: dict[str, list[dict[str, Any]]] = {}
         self.counts: dict[tuple[str, str], dict[str, int]] = defaultdict(
             lambda: {"entered": 0, "completed": 0, "abandoned": 0}
         )
         self.handoffs: list[Handoff] = []
+        self.messages: list[HandoffMessage] = []
+
+    def _keep(self, record: ConversationRecord) -> None:
+        """The row without its transcript; the logged lines appended (as the SQL store)."""
+        self.lines.setdefault(record.id, []).extend(copy.deepcopy(record.logged))
+        record.lines += len(record.logged)
+        self.lines[record.id] = self.lines[record.id][-TRANSCRIPT_KEPT:]
+        record.logged = []
+        self.rows[record.id] = copy.deepcopy(record)
+        self.rows[record.id].transcript = []
 
     async def create(self, record: ConversationRecord) -> None:
-        self.rows[record.id] = copy.deepcopy(record)
+        self._keep(record)
 
     async def load(self, conversation_id: str) -> ConversationRecord | None:
         row = self.rows.get(conversation_id)
-        return copy.deepcopy(row) if row else None
+        if row is None:
+            return None
+        loaded = copy.deepcopy(row)
+        loaded.transcript = copy.deepcopy(self.lines[conversation_id])
+        return loaded
+
+    async def transcript(self, conversation_id: str) -> list[dict[str, Any]]:
+        return copy.deepcopy(self.lines.get(conversation_id, []))
 
     async def claim(
         self, conversation_id: str, expected_version: int, now: dt.datetime, stale: dt.datetime
@@ -70,7 +92,7 @@ class MemoryStore:
         await asyncio.sleep(0)
         if self.rows[record.id].version != expected_version:
             return False
-        self.rows[record.id] = copy.deepcopy(record)
+        self._keep(record)
         for flow, step, field in steps:
             self.counts[(flow, step)][field] += 1
         return True
@@ -91,6 +113,40 @@ class MemoryStore:
         return [h for h in self.handoffs if h.routed_at is None][:limit]
 
     async def mark_handoff_routed(self, handoff_id: str, at: dt.datetime) -> None:
+        return None
+
+    async def handoff(self, handoff_id: str) -> Handoff | None:
+        return next((h for h in self.handoffs if h.id == handoff_id), None)
+
+    async def open_handoffs(self, limit: int = 100) -> list[Handoff]:
+        return [h for h in self.handoffs if h.status != HandoffStatus.RESOLVED][:limit]
+
+    async def set_handoff_status(
+        self, handoff_id: str, status: HandoffStatus, at: dt.datetime
+    ) -> bool:
+        for index, found in enumerate(self.handoffs):
+            if found.id == handoff_id and found.status != HandoffStatus.RESOLVED:
+                self.handoffs[index] = dataclasses.replace(found, status=status.value)
+                return True
+        return False
+
+    async def add_handoff_message(self, message: HandoffMessage) -> None:
+        self.messages.append(dataclasses.replace(message, id=len(self.messages) + 1))
+
+    async def handoff_messages(self, handoff_id: str) -> list[HandoffMessage]:
+        return [m for m in self.messages if m.handoff_id == handoff_id]
+
+    async def support_answers(self, conversation_id: str) -> list[HandoffMessage]:
+        return [
+            m
+            for m in self.messages
+            if m.conversation_id == conversation_id and m.kind == MessageKind.SUPPORT
+        ]
+
+    async def unrouted_handoff_messages(self, limit: int = 50) -> list[HandoffMessage]:
+        return [m for m in self.messages if m.routed_at is None][:limit]
+
+    async def mark_handoff_message_routed(self, message_id: int, at: dt.datetime) -> None:
         return None
 
 
@@ -115,21 +171,21 @@ class ScriptedBackend:
             id=account_id,
             office_id="o1",
             name="Biz",
-            issuer="amex",
-            sync_method="legacy",
-            status="active",
+            issuer=Issuer.AMEX,
+            sync_method=SyncMethod.LEGACY,
+            status=AccountStatus.ACTIVE,
             card=None,
         )
 
     async def offices(self) -> list[Any]:
         from statemachine.port import OfficeInfo
 
-        return [OfficeInfo(id="o1", name="山田商店", role="admin")]
+        return [OfficeInfo(id="o1", name="山田商店", role=Role.ADMIN)]
 
     async def office(self, office_id: str) -> Any:
         from statemachine.port import OfficeInfo
 
-        return OfficeInfo(id=office_id, name="山田商店", role="admin")
+        return OfficeInfo(id=office_id, name="山田商店", role=Role.ADMIN)
 
     async def invitations(self) -> list[Any]:
         return []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from backend.domain.vocabulary import Role
 from bot.conversations import choice_label
 from statemachine.flow import Turn
 from statemachine.flows.multi_office import prompt_choose_office
@@ -13,9 +14,11 @@ from statemachine.port import BackendPort, OfficeInfo
 
 def test_only_offices_sharing_a_name_get_their_admin_and_short_id() -> None:
     offices = [
-        OfficeInfo(id="aaaaaa111", name="山田商店", role="admin", admins=("me@example.com",)),
-        OfficeInfo(id="bbbbbb222", name="山田商店 ", role="member", admins=("eve@evil.example",)),
-        OfficeInfo(id="cccccc333", name="山田コンサルティング", role="admin"),
+        OfficeInfo(id="aaaaaa111", name="山田商店", role=Role.ADMIN, admins=("me@example.com",)),
+        OfficeInfo(
+            id="bbbbbb222", name="山田商店 ", role=Role.MEMBER, admins=("eve@evil.example",)
+        ),
+        OfficeInfo(id="cccccc333", name="山田コンサルティング", role=Role.ADMIN),
     ]
     labels = [choice_label(c, "en") for c in office_choices(offices)]
     assert labels == [

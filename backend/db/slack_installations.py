@@ -1,5 +1,8 @@
 """bolt's OAuth installation and state stores on renkei's database (SQLAlchemy async).
 
+slack_sdk defines these two ports (``AsyncInstallationStore``, ``AsyncOAuthStateStore``);
+the Slack front end is handed the adapters by the composition root.
+
 Installations hold bot tokens: they are kept encrypted with renkei's secret keys,
 like the issuers' tokens.
 """

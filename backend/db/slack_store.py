@@ -24,7 +24,14 @@ from backend.db.repository import SqlUnitOfWork
 from backend.domain.model import JobKind
 from backend.secrets import SecretError
 from backend.service.context import SecretBox
-from bot.slack.ports import AccountNames, Notification, OfficeChannel, SlackMember, SlackRequest
+from bot.slack.ports import (
+    AccountNames,
+    Notification,
+    OfficeChannel,
+    Posting,
+    SlackMember,
+    SlackRequest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -276,15 +283,19 @@ class SqlSlackStore:
             )
             await uow.commit()
 
-    async def message_ts(self, event_id: str, channel_id: str) -> str | None:
+    async def posting(self, event_id: str, channel_id: str) -> Posting | None:
         n = t.slack_notifications
         async with self._sessions() as session:
-            found = await session.scalar(
-                select(n.c.message_ts).where(
-                    n.c.event_id == event_id[:120], n.c.channel_id == channel_id
+            found = (
+                await session.execute(
+                    select(n.c.status, n.c.message_ts).where(
+                        n.c.event_id == event_id[:120], n.c.channel_id == channel_id
+                    )
                 )
-            )
-        return str(found) if found else None
+            ).first()
+        if found is None:
+            return None
+        return Posting(str(found.status), str(found.message_ts) if found.message_ts else None)
 
     async def event_of_message(self, channel_id: str, message_ts: str) -> str | None:
         n = t.slack_notifications

@@ -33,7 +33,7 @@ from bot.offers import offer_kind, offer_steps
 from bot.slack import blocks as kit
 from bot.slack.errors import NoWorkspaceToken
 from bot.slack.listeners import HANDOFF_EVENT, NEW_CONVERSATION
-from bot.slack.ports import Directory, Notification, SlackMember, SlackStore
+from bot.slack.ports import Directory, Notification, Posting, SlackMember, SlackStore
 from i18n import formats, has
 from statemachine import handoff as desk
 from statemachine.engine import ConversationNotFound
@@ -443,13 +443,13 @@ class Notifier:
             routed += 1
         return routed
 
-    async def _support_thread(self, handoff_id: str) -> tuple[str | None, str, str | None]:
-        """(team, channel, thread ts) of a handoff in the support channel; the ts is None
-        until its first message is posted."""
+    async def _support_thread(self, handoff_id: str) -> tuple[str | None, str, Posting | None]:
+        """(team, channel, first message) of a handoff in the support channel: its
+        ``message_ts`` is the thread, once it is posted."""
         assert self.support_channel
         team_id, _, channel = self.support_channel.rpartition(":")
-        thread = await self.store.message_ts(f"{HANDOFF_EVENT}{handoff_id}", channel)
-        return team_id or None, channel, thread
+        first = await self.store.posting(f"{HANDOFF_EVENT}{handoff_id}", channel)
+        return team_id or None, channel, first
 
     async def _route_handoff_message(self, message: HandoffMessage) -> bool:
         """Queue one handoff message where it goes; False to try again later (its
@@ -478,12 +478,28 @@ class Notifier:
                 )
             )
         if in_thread is not None and self.support_channel:
-            team_id, channel, thread = await self._support_thread(message.handoff_id)
-            if thread is None:
-                return False
-            await self.store.enqueue(
-                key, team_id, channel, in_thread, [kit.section(in_thread)], thread_ts=thread
-            )
+            team_id, channel, first = await self._support_thread(message.handoff_id)
+            if first is not None and first.message_ts is not None:
+                await self.store.enqueue(
+                    key,
+                    team_id,
+                    channel,
+                    in_thread,
+                    [kit.section(in_thread)],
+                    thread_ts=first.message_ts,
+                )
+            elif first is not None and first.status in {"failed", "sent"}:
+                # Slack refused the handoff's first message for good (or gave it no
+                # ``ts``): there is no thread
+                # to post into, and waiting for one would hold this message (and the
+                # person's answers behind it) for ever. The support page still shows it.
+                log.warning(
+                    "Handoff %s has no support thread: message %s stays on the support page",
+                    message.handoff_id,
+                    message.id,
+                )
+            else:
+                return False  # its thread is not posted yet
         if message.kind == MessageKind.SUPPORT:
             await self._tell_person(message, key)
         elif message.kind == MessageKind.RESOLVED and message.via != "chat":

@@ -35,6 +35,15 @@ class OfficeChannel:
 
 
 @dataclass(frozen=True)
+class Posting:
+    """Where one queued message stands: ``pending``, ``sending``, ``sent`` (with the
+    ``ts`` Slack gave it) or ``failed`` (for good)."""
+
+    status: str
+    message_ts: str | None
+
+
+@dataclass(frozen=True)
 class Notification:
     id: int
     event_id: str
@@ -97,8 +106,8 @@ class SlackStore(Protocol):
         job that posts it; False when it was queued before."""
         ...
 
-    async def message_ts(self, event_id: str, channel_id: str) -> str | None:
-        """The ``ts`` Slack gave the message of an event in a channel, once it was posted."""
+    async def posting(self, event_id: str, channel_id: str) -> Posting | None:
+        """Where the message of an event in a channel stands; None if none was queued."""
         ...
 
     async def event_of_message(self, channel_id: str, message_ts: str) -> str | None:

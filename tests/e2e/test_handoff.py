@@ -7,6 +7,7 @@ handed over.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -147,6 +148,35 @@ async def test_a_web_chat_handoff_is_answered_from_slack(staffed_slack: Slack) -
     # A late reply in the thread reaches nobody, and support is told so.
     await support_says(slack, root, "念のため")
     await slack.reply("すでに解決済み", channel=SUPPORT_CHANNEL)
+
+
+async def test_a_handoff_slack_refused_still_brings_support_answers_to_the_person(
+    staffed_slack: Slack,
+) -> None:
+    """Slack refused the handoff's first message for good, so it has no thread: what is
+    said in it is not held waiting for one, and support answers from the page."""
+    slack = staffed_slack
+    slack.fake.fail(
+        "chat.postMessage",
+        "msg_blocks_too_long",
+        when=lambda a: a.get("channel") == SUPPORT_CHANNEL,
+    )
+    await slack.dm("担当者と話したい")
+    await slack.reply("担当者に引き継ぎました")
+    await slack.dm("明細が3日前から届きません")
+    desk = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(base_url=slack.renkei.base_url, headers=desk, timeout=30) as page:
+        listed = (await page.get("/support")).text
+        assert "明細が3日前から届きません" in listed
+        [handoff_id] = set(re.findall(r"/support/handoffs/([^/\"]+)/answer", listed))
+        mark = slack.fake.mark()
+        answered = await page.post(
+            f"/support/handoffs/{handoff_id}/answer", data={"text": "確認します"}
+        )
+        assert answered.status_code == 303
+    await slack.reply("担当者より: 確認します", after=mark)
+    refused = [c for c in slack.fake.of("chat.postMessage", ok=False) if c.error]
+    assert [c.args.get("channel") for c in refused] == [SUPPORT_CHANNEL]  # tried once
 
 
 # ------------------------------------------------------------------ the support page

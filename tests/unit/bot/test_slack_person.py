@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.conversations import Conversations
 from bot.slack.listeners import PERSON, REQUEST_KEY, Person, SlackFrontEnd, person
 from bot.slack.members import Members
-from bot.slack.ports import Notification, OfficeChannel, SlackMember
+from bot.slack.ports import Notification, OfficeChannel, Posting, SlackMember
 
 START = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 
@@ -93,7 +93,7 @@ class MemoryStore:
         self._use()
         return True
 
-    async def message_ts(self, event_id: str, channel_id: str) -> str | None:
+    async def posting(self, event_id: str, channel_id: str) -> Posting | None:
         self._use()
         return None
 

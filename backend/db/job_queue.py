@@ -36,6 +36,9 @@ class QueueOnSession(Protocol):
         time, in order; with ``once``, a job already waiting with the same lock key does
         the same work, so a burst queues it once."""
 
+    async def running_lock_keys(self, session: AsyncSession, kind: str) -> set[str]:
+        """The lock keys of the jobs of ``kind`` a worker carries out now."""
+
     async def take_queued(self, session: AsyncSession, kind: str, lock_key: str) -> int | None:
         """Take a due waiting job of ``kind`` for ``lock_key`` away from the workers."""
 

@@ -661,6 +661,19 @@ class SqlRepository:
             )
         )
 
+    async def running_lock_keys(self, kind: str) -> set[str]:
+        queue = queue_of(self.session)
+        if queue is not None:
+            return await queue.running_lock_keys(self.session, kind)
+        keys = await self.session.scalars(
+            select(t.jobs.c.lock_key).where(
+                t.jobs.c.kind == kind,
+                t.jobs.c.status == "running",
+                t.jobs.c.lock_key.is_not(None),
+            )
+        )
+        return {str(key) for key in keys}
+
     async def take_queued_job(
         self, kind: str, lock_key: str, now: dt.datetime, until: dt.datetime
     ) -> int | None:

@@ -321,6 +321,21 @@ class ProcrastinateJobs:
         )
         await self._defer(session, deferrer.job.evolve(task_kwargs=dict(payload)))
 
+    async def running_lock_keys(self, session: AsyncSession, kind: str) -> set[str]:
+        connection = await self._connection(session)
+        rows = await self.app.connector.execute_query_all_async_with_connection(
+            connection,
+            query=psql.queries["list_jobs"],
+            id=None,
+            queue_name=None,
+            task_name=kind,
+            status="doing",
+            lock=None,
+            queueing_lock=None,
+            worker_id=None,
+        )
+        return {str(row["lock"]) for row in rows if row["lock"] is not None}
+
     async def take_queued(self, session: AsyncSession, kind: str, lock_key: str) -> int | None:
         connection = await self._connection(session)
         connector = self.app.connector

@@ -45,11 +45,14 @@ async def schedule_periodic_syncs(ctx: ServiceContext, interval: dt.timedelta) -
     The one place periodic syncs are decided, whichever runner calls it: JCB statements
     arrive late by API (R9) and a missed webhook must not leave a gap. An account whose
     sync already waits gets no second one (the queue keeps one per lock key), nor one
-    whose sync runs now (it holds the account's lease).
+    whose sync runs now: it holds the account's lease, or its job was claimed and has not
+    taken the lease yet (a first sync at start).
     """
     async with ctx.uow() as uow:
         due = await uow.repo.accounts_due_for_sync(ctx.clock(), interval)
-        for account_id in due:
+        running = await uow.repo.running_lock_keys(SYNC_ACCOUNT)
+        queued = [account_id for account_id in due if sync_lock(account_id) not in running]
+        for account_id in queued:
             await enqueue_sync(ctx, uow.repo, account_id)
         await uow.commit()
-    return len(due)
+    return len(queued)

@@ -251,6 +251,10 @@ class Repository(Protocol):
         without it, each job is its own work (one message each)."""
         ...
 
+    async def running_lock_keys(self, kind: str) -> set[str]:
+        """The lock keys of the jobs of ``kind`` a runner carries out now."""
+        ...
+
     async def take_queued_job(
         self, kind: str, lock_key: str, now: dt.datetime, until: dt.datetime
     ) -> int | None:

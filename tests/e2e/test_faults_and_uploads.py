@@ -130,7 +130,10 @@ async def test_two_syncs_of_one_account_never_run_at_once(renkei: Renkei) -> Non
     account = await linked_biz(renkei)
     await arm(renkei, kind="slow", delay=2, times=1)  # the running sync waits on the issuer
     running = asyncio.create_task(sync_now(renkei, account["id"]))
-    await asyncio.sleep(0.7)
+    for _ in range(300):  # the first sync holds the account (on a slow machine, later)
+        if (await renkei.get_account(account["id"]))["status"] == "syncing":
+            break
+        await asyncio.sleep(0.1)
     overlapping = await sync_now(renkei, account["id"])
     assert overlapping.status_code == 200
     assert overlapping.json()["status"] == "already_running"

@@ -305,15 +305,19 @@ async def test_two_tabs_share_the_history_and_a_stale_button_is_not_carried_out(
 
     # "Back" of the card step, pressed in the tab that still shows it: not carried out.
     await other.get_by_role("button", name="戻る", exact=True).click()
-    await expect(other.get_by_text(STALE_BUTTON)).to_be_visible()
+    await expect(other.get_by_text(STALE_BUTTON)).to_be_visible(timeout=JOURNEY_TIMEOUT_MS)
     now = (await renkei.api.get(f"/conversations/{conversation_id}")).json()
     assert (now["flow"], now["state"]) == (moved["flow"], moved["state"])
     # That tab now shows the other's choice too, and the step as it stands.
-    await expect(other.locator("#log .mine").filter(has_text=BIZ)).to_have_count(1)
-    await expect(other.get_by_role("link", name="カード会社の認証ページを開く")).to_be_visible()
+    await expect(other.locator("#log .mine").filter(has_text=BIZ)).to_have_count(
+        1, timeout=JOURNEY_TIMEOUT_MS
+    )
+    await expect(other.get_by_role("link", name="カード会社の認証ページを開く")).to_be_visible(
+        timeout=JOURNEY_TIMEOUT_MS
+    )
     held.set()
-    # The first tab learns of the second's press at its next read.
-    await expect(page.get_by_text(STALE_BUTTON)).to_be_visible()
+    # The first tab learns of the second's press at its next read (a 2 s poll).
+    await expect(page.get_by_text(STALE_BUTTON)).to_be_visible(timeout=JOURNEY_TIMEOUT_MS)
 
 
 async def test_a_reauth_notice_says_to_stop_the_old_amex_link_first_with_its_page(

@@ -103,6 +103,7 @@ async def test_a_link_revoked_while_a_sync_runs_stays_revoked(renkei: Renkei) ->
     account = await renkei.account(SHOP, BIZ)
     await renkei.consent(await switch(renkei, account["id"]), cards=["amex-biz-1001"])
     await renkei.wait_synced(account["id"], since=account["last_synced_at"])
+    await renkei.jobs_settled(account["id"])  # the link's first sync is over
     grant = await active_amex_grant(renkei, "amex-biz-1001")
     await renkei.control(
         "amex",
@@ -110,10 +111,12 @@ async def test_a_link_revoked_while_a_sync_runs_stays_revoked(renkei: Renkei) ->
         {"path": "/api/v1/transactions/sync", "kind": "slow", "times": 1, "delay": 2},
     )
     sync = asyncio.create_task(renkei.api.post(f"/accounts/{account['id']}/sync"))
-    for _ in range(100):
+    for _ in range(600):
         if (await renkei.get_account(account["id"]))["status"] == "syncing":
             break
         await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the sync never started")
     event = await post_issuer_event(
         renkei, revoked(grant, "evt_stop_mid_sync"), secret=issuer_secret(renkei)
     )

@@ -268,7 +268,14 @@ async def test_a_worker_killed_during_a_delivery(tmp_path: Path) -> None:
                 shop = (await renkei.office(SHOP))["id"]
                 expected = [e for e in completed if e["office_id"] == shop]
                 assert expected
-                await asyncio.sleep(3)
+                wanted = [f"新しい明細は {e['payload']['added']} 件" for e in expected]
+
+                def all_said() -> bool:
+                    posts = [c.all_text() for c in fake.posts("C0FAULT")]
+                    return all(any(words in p for p in posts) for words in wanted)
+
+                await until(all_said, 60)
+                await asyncio.sleep(3)  # a second notice of one event would have come by now
                 posts = [c.all_text() for c in fake.posts("C0FAULT")]
                 for event in expected:
                     words = f"新しい明細は {event['payload']['added']} 件"

@@ -109,6 +109,17 @@ async def test_sync_now_takes_the_waiting_sync_away_from_the_workers(queue: Queu
     assert again.scheduled_at > NOW + dt.timedelta(minutes=4)
 
 
+async def test_the_syncs_workers_run_now_are_known_to_the_schedule(queue: Queue) -> None:
+    manager = queue.jobs.app.job_manager
+    await _enqueue(queue, "account:running")
+    job = await manager.fetch_job(["renkei"], await manager.register_worker())
+    assert job is not None and job.lock == "account:running"
+    await _enqueue(queue, "account:waiting")
+    async with SqlUnitOfWork(queue.sessions) as uow:
+        assert await uow.repo.running_lock_keys("sync_account") == {"account:running"}
+        assert await uow.repo.running_lock_keys("deliver_webhook") == set()
+
+
 async def test_each_outbox_row_is_a_task_ordered_per_account(queue: Queue) -> None:
     async with SqlUnitOfWork(queue.sessions) as uow:
         event = Event(type="sync.completed", payload={}, account_id="acc1")

@@ -191,6 +191,31 @@ async def test_an_account_being_synced_is_not_scheduled_again(
     assert running not in due and dead in due
 
 
+async def test_an_account_whose_sync_job_was_just_claimed_is_not_scheduled_again(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Between a runner claiming a sync and the sync taking the account's lease, the
+    account still looks due: the running job is the sync the schedule would ask for."""
+    claimed = await _account(sessions, None)
+    waiting = await _account(sessions, None)
+    ctx = ServiceContext(
+        uow=lambda: SqlUnitOfWork(sessions),
+        gateways={},
+        secrets=FernetSecretBox([Fernet.generate_key().decode()]),
+        oauth_redirect_uri="http://x/cb",
+        clock=lambda: NOW,
+    )
+    async with SqlUnitOfWork(sessions) as uow:
+        await uow.repo.enqueue_job(
+            "sync_account", {"account_id": claimed}, lock_key=f"account:{claimed}", run_at=NOW
+        )
+        await uow.commit()
+    assert await SqlJobStore(sessions).claim(NOW) is not None  # running, no lease yet
+    assert await schedule_periodic_syncs(ctx, HOURS_6) == 1
+    queued = [job.lock_key for job in await _jobs(sessions) if job.status == "queued"]
+    assert queued == [f"account:{waiting}"]
+
+
 async def test_pruning_forgets_finished_work_only(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:

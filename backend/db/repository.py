@@ -665,6 +665,8 @@ class SqlRepository:
         queue = queue_of(self.session)
         if queue is not None:
             return await queue.running_lock_keys(self.session, kind)
+        # A job whose runner died keeps "running" until its lease lapses and a runner
+        # claims it again: it still does the work, so it counts too.
         keys = await self.session.scalars(
             select(t.jobs.c.lock_key).where(
                 t.jobs.c.kind == kind,

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -29,6 +29,7 @@ from bot.slack.ports import (
     Notification,
     OfficeChannel,
     Posting,
+    PostingStatus,
     SlackMember,
     SlackRequest,
 )
@@ -295,7 +296,8 @@ class SqlSlackStore:
             ).first()
         if found is None:
             return None
-        return Posting(str(found.status), str(found.message_ts) if found.message_ts else None)
+        status = cast(PostingStatus, str(found.status))
+        return Posting(status, str(found.message_ts) if found.message_ts else None)
 
     async def event_of_message(self, channel_id: str, message_ts: str) -> str | None:
         n = t.slack_notifications

@@ -430,7 +430,8 @@ class Notifier:
         """What was said in a handoff since it started, each once, in order: the person's
         words into the support channel's thread, support's answers and the end into the
         person's DM (when their conversation lives in Slack). A handoff whose thread is
-        not posted yet waits: posting its first message queues this again (``send``)."""
+        not posted yet waits: its first message, posted or refused, queues this again
+        (``send``)."""
         waiting: set[str] = set()  # handoffs whose thread is not posted yet: keep the order
         routed = 0
         for message in await self.handoffs.unrouted_handoff_messages():
@@ -488,10 +489,8 @@ class Notifier:
                     [kit.section(in_thread)],
                     thread_ts=first.message_ts,
                 )
-            elif first is not None and first.status in {"failed", "sent"}:
-                # Slack refused the handoff's first message for good (or gave it no
-                # ``ts``): there is no thread
-                # to post into, and waiting for one would hold this message (and the
+            elif await self._thread_never_comes(message.handoff_id, first):
+                # Waiting for a thread that never comes would hold this message (and the
                 # person's answers behind it) for ever. The support page still shows it.
                 log.warning(
                     "Handoff %s has no support thread: message %s stays on the support page",
@@ -506,6 +505,15 @@ class Notifier:
             # Support ended it: the person hears that the assistant is back, where it was.
             await self._tell_person_resumed(message, key)
         return True
+
+    async def _thread_never_comes(self, handoff_id: str, first: Posting | None) -> bool:
+        if first is not None:
+            # Slack refused the first message for good, or posted it without a ``ts``.
+            return first.status in {"failed", "sent"}
+        # Routed, yet no first message in the support channel: it was pruned, or the
+        # support channel changed since.
+        handoff = await self.handoffs.handoff(handoff_id)
+        return handoff is None or handoff.routed_at is not None
 
     async def _tell_person_resumed(self, message: HandoffMessage, key: str) -> None:
         try:
@@ -561,9 +569,10 @@ class Notifier:
                     raise NoticeNotSent("waiting", wait)
                 if await self._deliver(notification):
                     posted += 1
-                    if notification.event_id.startswith(HANDOFF_EVENT):
-                        # The handoff's thread exists now: what was said in it follows.
-                        await self.store.queue_handoff_routing()
+                if notification.event_id.startswith(HANDOFF_EVENT):
+                    # The handoff's thread exists now, or never will: what was said in it
+                    # follows, or goes on without it.
+                    await self.store.queue_handoff_routing()
                 if posted >= ROUND_MESSAGES or time.monotonic() - started > ROUND_SECONDS:
                     await self.store.queue_channel(channel_id)
                     return

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,15 @@ class OfficeChannel:
     channel_id: str
 
 
+PostingStatus = Literal["pending", "sending", "sent", "failed"]
+
+
 @dataclass(frozen=True)
 class Posting:
     """Where one queued message stands: ``pending``, ``sending``, ``sent`` (with the
     ``ts`` Slack gave it) or ``failed`` (for good)."""
 
-    status: str
+    status: PostingStatus
     message_ts: str | None
 
 

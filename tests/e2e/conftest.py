@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from backend.db.job_store import JobRow
 from backend.service.jobs import sync_lock
 from renkei.bootstrap import SANDBOX_CONTROL_KEY_FILE, create_app, job_admin
 from renkei.settings import Settings
@@ -139,13 +140,7 @@ class Renkei:
         busy: list[str] = []
         async with job_admin(settings) as jobs:
             for _ in range(600):
-                soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
-                busy = [
-                    f"{job.kind} {job.status} {job.lock}"
-                    for job in await jobs.list_jobs(None, 1000)
-                    if job.status == "running"
-                    or (job.status == "queued" and (job.run_at is None or job.run_at <= soon))
-                ]
+                busy = _busy(await jobs.list_jobs(None, 1000))
                 if not busy:
                     return
                 await asyncio.sleep(0.1)
@@ -261,6 +256,24 @@ class Renkei:
             check=True,
         )
         return result.stdout.strip()
+
+
+def _busy(listed: list[JobRow]) -> list[str]:
+    """The jobs running, or due to run: a lock key's jobs run in order, so one waiting
+    behind a job that retries later is not due before it."""
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    busy: list[str] = []
+    seen_locks: set[str] = set()
+    for job in sorted(listed, key=lambda row: row.id):
+        if job.status not in {"queued", "running"}:
+            continue
+        first_of_lock = job.lock is None or job.lock not in seen_locks
+        if job.lock is not None:
+            seen_locks.add(job.lock)
+        due = job.run_at is None or job.run_at <= soon
+        if job.status == "running" or (first_of_lock and due):
+            busy.append(f"{job.kind} {job.status} {job.lock}")
+    return busy
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -134,6 +134,8 @@ async def test_two_syncs_of_one_account_never_run_at_once(renkei: Renkei) -> Non
         if (await renkei.get_account(account["id"]))["status"] == "syncing":
             break
         await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the first sync never started")
     overlapping = await sync_now(renkei, account["id"])
     assert overlapping.status_code == 200
     assert overlapping.json()["status"] == "already_running"

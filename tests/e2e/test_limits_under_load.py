@@ -143,6 +143,8 @@ async def test_healthz_stays_fast_and_memory_flat_under_hostile_bodies(tmp_path:
                 ):
                     break
                 await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(f"the first syncs never ended: {listed}")
             for _ in range(5):  # warm up the paths the test uses
                 await client.get("/healthz")
         start_rss = rss_kib(process.pid)

@@ -17,9 +17,13 @@ from backend.db.conversation_store import SqlConversationStore
 from backend.db.engine import make_engine, make_sessions, migrate
 from backend.db.slack_store import SqlSlackStore
 from bot.slack import notifications
+from bot.slack.listeners import HANDOFF_EVENT
 from bot.slack.notifications import Notifier, WorkspaceClients
+from statemachine.handoff import HandoffMessage, MessageKind
+from statemachine.store import Handoff
 from tests.support.databases import database_url
 from tests.support.fake_slack import FakeSlack, fake_slack
+from tests.unit.statemachine.memory import MemoryStore
 
 NOW = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
 CHANNEL = "C0OFFICE"
@@ -125,3 +129,60 @@ async def test_a_long_round_hands_the_channel_to_a_new_job(
     assert await made.channel_jobs() == [{"channel_id": CHANNEL}]
     await notifier.send({"channel_id": CHANNEL})
     assert made.posted() == ["one", "two", "three"]
+
+
+SUPPORT = "C0SUPPORT"
+
+
+def _handoff(handoff_id: str, *, routed: bool) -> Handoff:
+    return Handoff(
+        id=handoff_id,
+        conversation_id=f"conv-{handoff_id}",
+        user="person@example.com",
+        office_id=None,
+        transcript=[],
+        account_state=None,
+        created_at=NOW,
+        routed_at=NOW if routed else None,
+    )
+
+
+async def test_what_is_said_in_a_handoff_waits_for_its_thread_only_while_it_may_come(
+    sender: tuple[Sender, Notifier],
+) -> None:
+    made, _ = sender
+    handoffs = MemoryStore()
+    clients = WorkspaceClients(made.fake.api_url, "xoxb-test-token", None)
+    notifier = Notifier(
+        made.store,
+        cast(Any, None),
+        cast(Any, None),
+        handoffs,
+        clients,
+        public_url="http://renkei.test",
+        support_channel=f"T0RENKEI:{SUPPORT}",
+    )
+    # "gone": routed long ago, its first message since pruned (or the support channel
+    # changed). "coming": its first message is queued, not posted yet.
+    await handoffs.add_handoff(_handoff("gone", routed=True))
+    await handoffs.add_handoff(_handoff("coming", routed=True))
+    assert await made.store.enqueue(f"{HANDOFF_EVENT}coming", "T0RENKEI", SUPPORT, "head", [])
+    for handoff_id in ("gone", "coming"):
+        await handoffs.add_handoff_message(
+            HandoffMessage(
+                handoff_id,
+                f"conv-{handoff_id}",
+                MessageKind.PERSON,
+                f"words of {handoff_id}",
+                "person@example.com",
+                "slack",
+                NOW,
+            )
+        )
+    assert await notifier.route_handoff_messages() == 1  # "gone" alone: nothing to wait for
+    assert [r["text"] for r in await made.store.notifications()] == ["head"]
+    await notifier.send({"channel_id": SUPPORT})  # the thread of "coming" is posted
+    assert await notifier.route_handoff_messages() == 2
+    [head, words] = await made.store.notifications()
+    assert head["message_ts"] and words["thread_ts"] == head["message_ts"]
+    assert "words of coming" in words["text"]

@@ -622,8 +622,9 @@ class Notifier:
     async def _tell_channel_admins(
         self, client: AsyncWebClient, notification: Notification, error: str
     ) -> None:
-        """An office channel that lost renkei: whoever set it hears it in their DM (once
-        per channel and event), in their own language."""
+        """An office channel that lost renkei: whoever set it hears it in their DM, in
+        their own language, once a day per channel: every notice meets the same broken
+        channel, and a DM for each would bury the one that says what to do."""
         if notification.team_id is None:
             return
         for admin in await self.store.channel_setters(
@@ -636,8 +637,9 @@ class Notifier:
             text = kit.words(
                 "slack.channel.broken", admin.locale, channel=notification.channel_id, reason=reason
             )
+            day = self.store.clock().date().isoformat()
             await self.store.enqueue(
-                f"{notification.event_id}:unusable:{notification.channel_id}",
+                f"unusable:{notification.channel_id}:{day}",
                 admin.team_id,
                 dm,
                 text,

@@ -136,6 +136,21 @@ async def test_a_notice_channel_that_breaks_stops_and_tells_its_admin(slack: Sla
         if c.error == "is_archived" and "使えるようになりました" in str(c.args.get("text"))
     ]
     assert len(refused) == 1
+    # The next notice meets the same channel: refused too, and the admin is not told again.
+    mark = slack.fake.mark()
+    assert (await slack.backend_event(_released(consulting["id"]))).status_code == 200
+    for _ in range(300):
+        if any(
+            c.error == "is_archived" and c.args.get("channel") == "C0ARCHIVED"
+            for c in slack.fake.calls[mark:]
+        ):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the second notice was never tried")
+    await asyncio.sleep(1)  # the admin's DM, were it queued, would be posted by now
+    told_again = [c for c in slack.fake.posts(DM) if "送れなくなりました" in c.all_text()]
+    assert len(told_again) == 1
 
 
 # ------------------------------------------------------------------ events and installs

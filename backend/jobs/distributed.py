@@ -321,35 +321,30 @@ class ProcrastinateJobs:
         )
         await self._defer(session, deferrer.job.evolve(task_kwargs=dict(payload)))
 
-    async def running_lock_keys(self, session: AsyncSession, kind: str) -> set[str]:
-        connection = await self._connection(session)
+    async def _jobs_on(
+        self, connection: Any, kind: str, status: str, queueing_lock: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Procrastinate's own listing, read on the caller's connection (its transaction)."""
         rows = await self.app.connector.execute_query_all_async_with_connection(
             connection,
             query=psql.queries["list_jobs"],
             id=None,
             queue_name=None,
             task_name=kind,
-            status="doing",
+            status=status,
             lock=None,
-            queueing_lock=None,
+            queueing_lock=queueing_lock,
             worker_id=None,
         )
+        return list(rows)
+
+    async def running_lock_keys(self, session: AsyncSession, kind: str) -> set[str]:
+        rows = await self._jobs_on(await self._connection(session), kind, "doing")
         return {str(row["lock"]) for row in rows if row["lock"] is not None}
 
     async def take_queued(self, session: AsyncSession, kind: str, lock_key: str) -> int | None:
         connection = await self._connection(session)
-        connector = self.app.connector
-        rows = await connector.execute_query_all_async_with_connection(
-            connection,
-            query=psql.queries["list_jobs"],
-            id=None,
-            queue_name=None,
-            task_name=kind,
-            status="todo",
-            lock=None,
-            queueing_lock=lock_key,
-            worker_id=None,
-        )
+        rows = await self._jobs_on(connection, kind, "todo", queueing_lock=lock_key)
         now = dt.datetime.now(dt.UTC)
         for row in rows:
             if row["scheduled_at"] is not None and row["scheduled_at"] > now:

@@ -38,6 +38,16 @@ async def _account(sessions: async_sessionmaker[AsyncSession], synced: dt.dateti
         return account.id
 
 
+def _context(sessions: async_sessionmaker[AsyncSession]) -> ServiceContext:
+    return ServiceContext(
+        uow=lambda: SqlUnitOfWork(sessions),
+        gateways={},
+        secrets=FernetSecretBox([Fernet.generate_key().decode()]),
+        oauth_redirect_uri="http://x/cb",
+        clock=lambda: NOW,
+    )
+
+
 async def test_two_workers_never_take_the_same_job(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -161,13 +171,7 @@ async def test_periodic_syncs_for_stale_accounts_only_and_once(
 ) -> None:
     stale = await _account(sessions, NOW - dt.timedelta(hours=7))
     fresh = await _account(sessions, NOW - dt.timedelta(minutes=5))
-    ctx = ServiceContext(
-        uow=lambda: SqlUnitOfWork(sessions),
-        gateways={},
-        secrets=FernetSecretBox([Fernet.generate_key().decode()]),
-        oauth_redirect_uri="http://x/cb",
-        clock=lambda: NOW,
-    )
+    ctx = _context(sessions)
     assert await schedule_periodic_syncs(ctx, dt.timedelta(hours=6)) == 1
     assert await schedule_periodic_syncs(ctx, dt.timedelta(hours=6)) == 1  # asked again…
     async with sessions() as session:
@@ -198,13 +202,7 @@ async def test_an_account_whose_sync_job_was_just_claimed_is_not_scheduled_again
     account still looks due: the running job is the sync the schedule would ask for."""
     claimed = await _account(sessions, None)
     waiting = await _account(sessions, None)
-    ctx = ServiceContext(
-        uow=lambda: SqlUnitOfWork(sessions),
-        gateways={},
-        secrets=FernetSecretBox([Fernet.generate_key().decode()]),
-        oauth_redirect_uri="http://x/cb",
-        clock=lambda: NOW,
-    )
+    ctx = _context(sessions)
     async with SqlUnitOfWork(sessions) as uow:
         await uow.repo.enqueue_job(
             "sync_account", {"account_id": claimed}, lock_key=f"account:{claimed}", run_at=NOW

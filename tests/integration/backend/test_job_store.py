@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -27,7 +28,8 @@ HOURS_6 = dt.timedelta(hours=6)
 async def _account(sessions: async_sessionmaker[AsyncSession], synced: dt.datetime | None) -> str:
     async with SqlUnitOfWork(sessions) as uow:
         office = Office(name="o")
-        card = Card(Issuer.AMEX, f"ref-{id(office)}", "amex_business", "XXXX-1", "YAMADA")
+        # A card of its own each: id() of an object already freed comes back.
+        card = Card(Issuer.AMEX, f"ref-{uuid.uuid4().hex}", "amex_business", "XXXX-1", "YAMADA")
         await uow.repo.add(office)
         await uow.repo.add(card)
         await uow.repo.flush()

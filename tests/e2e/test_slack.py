@@ -108,6 +108,20 @@ class Slack:
         body = urlencode({"payload": json.dumps(payload)})
         return await self.post(body, "application/x-www-form-urlencoded", **signing)
 
+    async def open_account(
+        self, command: str, office: str, account_label: str, account_id: str, *, then: str
+    ) -> Call:
+        """``/renkei {command}``, then the office's and the account's buttons, as a
+        person presses them: the flow's next message (the one saying ``then``)."""
+        await self.command(command)
+        offices = await self.reply("どの事業所")
+        mark = self.fake.mark()
+        await self.click(offices, button(offices, label=office))
+        accounts = await self.reply(account_label, after=mark)
+        mark = self.fake.mark()
+        await self.click(accounts, button(accounts, value_end=f"pick:{account_id}"))
+        return await self.reply(then, after=mark)
+
     async def click(
         self, message: Call, button: dict[str, Any], user: str = USER
     ) -> httpx.Response:
@@ -337,14 +351,9 @@ async def test_a_member_site_button_carries_the_page_it_names_through_the_login(
     slack = slack_sqlite
     renkei = slack.renkei
     account = await renkei.account(SHOP, RENEWAL_ACCOUNT)
-    await slack.command("revoke")
-    offices = await slack.reply("どの事業所")
-    mark = slack.fake.mark()
-    await slack.click(offices, button(offices, label=SHOP))
-    accounts = await slack.reply(RENEWAL_ACCOUNT, after=mark)
-    mark = slack.fake.mark()
-    await slack.click(accounts, button(accounts, value_end=f"pick:{account['id']}"))
-    stop = await slack.reply("外部サービスとの連携", after=mark)
+    stop = await slack.open_account(
+        "revoke", SHOP, RENEWAL_ACCOUNT, account["id"], then="外部サービスとの連携"
+    )
     # A link button opens the browser at the page itself, not at the member site's door.
     [url] = [b["url"] for b in stop.buttons() if "url" in b]
     assert url == f"{renkei.base_url}/sandbox/amex/member/settings/services"
@@ -505,14 +514,7 @@ async def test_a_statement_file_shared_in_the_dm(slack_sqlite: Slack) -> None:
     early = slack.fake.add_file("meisai.csv", b"not asked for")
     await slack.share(early)  # no step asks for a file: said, nothing downloaded
     await slack.reply("ファイルを受け付けていません")
-    await slack.command("jcb")
-    offices = await slack.reply("どの事業所")
-    mark = slack.fake.mark()
-    await slack.click(offices, button(offices, label=CONSULTING))
-    accounts = await slack.reply(JCB_UPGRADED, after=mark)
-    mark = slack.fake.mark()
-    await slack.click(accounts, button(accounts, value_end=f"pick:{account['id']}"))
-    ways = await slack.reply("5001", after=mark)
+    ways = await slack.open_account("jcb", CONSULTING, JCB_UPGRADED, account["id"], then="5001")
     mark = slack.fake.mark()
     await slack.click(ways, button(ways, value_end="|upload"))
     await slack.reply("CSVでダウンロード", after=mark)

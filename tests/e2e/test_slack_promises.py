@@ -36,14 +36,7 @@ async def slack(tmp_path: Path) -> AsyncIterator[Slack]:
 
 async def test_the_export_link_is_absolute_and_slack_takes_it(slack: Slack) -> None:
     account = await slack.renkei.account(SHOP, BIZ)
-    await slack.command("revoke")
-    offices = await slack.reply("どの事業所")
-    mark = slack.fake.mark()
-    await slack.click(offices, button(offices, label=SHOP))
-    accounts = await slack.reply(BIZ, after=mark)
-    mark = slack.fake.mark()
-    await slack.click(accounts, button(accounts, value_end=f"pick:{account['id']}"))
-    legacy = await slack.reply("すぐに削除できます", after=mark)
+    legacy = await slack.open_account("revoke", SHOP, BIZ, account["id"], then="すぐに削除できます")
     mark = slack.fake.mark()
     await slack.click(legacy, button(legacy, value_end="|export"))
     ready = await slack.reply("ダウンロード用リンク", after=mark)
@@ -318,14 +311,7 @@ async def test_a_consent_given_after_starting_something_else_is_still_heard(
     slack: Slack,
 ) -> None:
     account = await slack.renkei.account(SHOP, BIZ)
-    await slack.command("switch")
-    offices = await slack.reply("どの事業所")
-    mark = slack.fake.mark()
-    await slack.click(offices, button(offices, label=SHOP))
-    accounts = await slack.reply(BIZ, after=mark)
-    mark = slack.fake.mark()
-    await slack.click(accounts, button(accounts, value_end=f"pick:{account['id']}"))
-    consent = await slack.reply("カード会社", after=mark)
+    consent = await slack.open_account("switch", SHOP, BIZ, account["id"], then="カード会社")
     link = next(b["url"] for b in consent.buttons() if "url" in b)
     code = re.search(r"確認コード: ([A-Z0-9]{4}-[A-Z0-9]{4})", consent.all_text())
     assert code, consent.all_text()

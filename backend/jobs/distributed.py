@@ -71,6 +71,9 @@ def conninfo(database_url: str) -> str:
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+WORKER_RESTART_SECONDS = 1.0  # a database coming back is not asked every instant
+
+
 class RenkeiRetry(procrastinate.BaseRetryStrategy):
     """Procrastinate's face of ``backend.jobs.policy`` (one policy for both runners)."""
 
@@ -444,19 +447,29 @@ class ProcrastinateJobs:
 
     async def run_worker(self, *, name: str = "renkei", signals: bool = False) -> None:
         """Run a worker until cancelled (inside ``serve``), or until SIGTERM / SIGINT
-        with ``signals`` (``renkei worker``)."""
+        with ``signals`` (``renkei worker``).
+
+        A database restarted or a connection cut ends Procrastinate's worker with a
+        ``ConnectorException``: the process stays and starts its worker again, and the
+        jobs the old one held come back as stalled (``recover_stalled``)."""
         await self.open()
-        await self.app.run_worker_async(
-            queues=[QUEUE],
-            name=name,
-            concurrency=self.timing.concurrency,
-            install_signal_handlers=signals,
-            shutdown_graceful_timeout=self.timing.shutdown_grace,
-            update_heartbeat_interval=self.timing.heartbeat,
-            fetch_job_polling_interval=self.timing.fetch_poll,
-            stalled_worker_timeout=self.timing.stalled_after,
-            delete_jobs=pjobs.DeleteJobCondition.NEVER,
-        )
+        while True:
+            try:
+                await self.app.run_worker_async(
+                    queues=[QUEUE],
+                    name=name,
+                    concurrency=self.timing.concurrency,
+                    install_signal_handlers=signals,
+                    shutdown_graceful_timeout=self.timing.shutdown_grace,
+                    update_heartbeat_interval=self.timing.heartbeat,
+                    fetch_job_polling_interval=self.timing.fetch_poll,
+                    stalled_worker_timeout=self.timing.stalled_after,
+                    delete_jobs=pjobs.DeleteJobCondition.NEVER,
+                )
+                return
+            except pexc.ConnectorException as exc:
+                log.warning("the worker lost the database (%r): it starts again", exc)
+                await asyncio.sleep(WORKER_RESTART_SECONDS)
 
     def start(self) -> None:
         """A worker inside this process (``serve`` without ``--no-jobs``)."""

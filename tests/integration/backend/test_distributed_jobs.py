@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from procrastinate import RetryDecision
+from procrastinate import exceptions as pexc
 from procrastinate import jobs as pjobs
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,6 +20,7 @@ from backend.db.job_store import Retention, SqlJobStore
 from backend.db.repository import SqlUnitOfWork
 from backend.db.slack_store import SqlSlackStore
 from backend.domain.model import Event
+from backend.jobs import distributed
 from backend.jobs.deliveries import DeliveryFailed
 from backend.jobs.distributed import ProcrastinateJobs, RenkeiRetry, Timing, Work
 from backend.jobs.policy import MAX_JOB_ATTEMPTS
@@ -223,3 +225,20 @@ async def test_a_reply_someone_waits_on_is_taken_before_background_work(queue: Q
     # Procrastinate's workers fetch the highest priority first.
     priority = {job.task_name: job.priority for job in await queue.listed()}
     assert priority["slack_request"] > priority["sync_account"], priority
+
+
+async def test_a_worker_that_lost_the_database_starts_again(
+    queue: Queue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cut connection ends Procrastinate's worker; the process must not end with it."""
+    runs: list[str] = []
+
+    async def run_worker_async(**options: Any) -> None:
+        runs.append(str(options["name"]))
+        if len(runs) == 1:
+            raise pexc.ConnectorException("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(queue.jobs.app, "run_worker_async", run_worker_async)
+    monkeypatch.setattr(distributed, "WORKER_RESTART_SECONDS", 0.0)
+    await queue.jobs.run_worker(name="w1")
+    assert runs == ["w1", "w1"]
